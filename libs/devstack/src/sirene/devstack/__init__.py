@@ -1,0 +1,1 @@
+"""sirene-devstack."""
