@@ -1,0 +1,76 @@
+"""Settings every service shares: where Kafka, MongoDB and Redis are, and how to serve HTTP.
+
+Infrastructure is found under the same environment variables in every service and in the tests
+(`SIRENE_KAFKA`, `SIRENE_MONGODB_URI`, `SIRENE_REDIS_URL`); service-specific settings use the
+service's own prefix (e.g. `SIRENE_PUBLISHER_HTTP_PORT`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_MARKERS = ("dev-", "change-me", "changeme", "insecure")
+"""Substrings that mark a secret as a development placeholder."""
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings. Subclasses set `model_config` with their own `env_prefix`."""
+
+    model_config = SettingsConfigDict(env_prefix="SIRENE_", extra="ignore")
+
+    service_name: str = Field(default="sirene", description="Name in logs, metrics, client ids.")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        validation_alias=AliasChoices("SIRENE_ENVIRONMENT", "environment"),
+        description="'production' refuses development placeholder secrets.",
+    )
+    kafka: str = Field(
+        default="127.0.0.1:39092",
+        validation_alias=AliasChoices("SIRENE_KAFKA", "kafka"),
+        description="Kafka bootstrap servers, comma separated.",
+    )
+    mongodb_uri: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:37017/"),
+        validation_alias=AliasChoices("SIRENE_MONGODB_URI", "mongodb_uri"),
+        description="MongoDB (or FerretDB) connection string; may hold credentials.",
+    )
+    mongodb_db: str = Field(
+        default="sirene",
+        validation_alias=AliasChoices("SIRENE_MONGODB_DB", "mongodb_db"),
+        description="Database name (each service uses its own collections).",
+    )
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:36379/0"),
+        validation_alias=AliasChoices("SIRENE_REDIS_URL", "redis_url"),
+        description="Redis URL; may hold a password.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port (0 = any).")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL others use to reach this service (e.g. for provider callbacks).",
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("SIRENE_LOG_LEVEL", "log_level")
+    )
+    log_json: bool = Field(
+        default=True, validation_alias=AliasChoices("SIRENE_LOG_JSON", "log_json")
+    )
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        for name, value in self:
+            if isinstance(value, SecretStr) and any(
+                marker in value.get_secret_value().lower() for marker in DEV_MARKERS
+            ):
+                raise ValueError(f"{name} holds a development placeholder secret")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """Where this service is reachable over HTTP."""
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"

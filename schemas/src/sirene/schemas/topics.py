@@ -1,0 +1,118 @@
+"""The topic registry: every Kafka topic, its key, its model, who writes and who reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from .alert import AlertPublished
+from .common import Channel, Lane
+from .delivery import DeadLetter, DeliveryReceipt, DeliveryTask, FanoutSummary
+from .profile import CitizenProfile
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic's contract. `model` validates every value; `key` says what the key holds."""
+
+    name: str
+    model: type[BaseModel]
+    key: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    description: str
+    partitions: int = 6
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+
+ALERT_PUBLISHED = "alert.published"
+ALERT_FANOUT = "alert.fanout"
+CITIZEN_PROFILE = "citizen.profile"
+DELIVERY_RECEIPT = "delivery.receipt"
+DEAD_LETTER = "dead-letter"
+
+WORKERS: dict[Channel, str] = {
+    Channel.SMS: "channel-sms",
+    Channel.VOICE: "channel-voice",
+    Channel.PUSH: "channel-push",
+    Channel.EMAIL: "channel-email",
+}
+
+
+def delivery_topic(channel: Channel, lane: Lane) -> str:
+    """Topic of a channel's tasks on a lane, e.g. `delivery.sms.urgent`."""
+    return f"delivery.{channel.value}.{lane.value}"
+
+
+_ALL = [
+    TopicSpec(
+        ALERT_PUBLISHED,
+        AlertPublished,
+        key="alert_id",
+        producers=("publisher",),
+        consumers=("fanout",),
+        description="Published posts and alerts (relayed from the publisher's outbox).",
+        partitions=3,
+    ),
+    TopicSpec(
+        CITIZEN_PROFILE,
+        CitizenProfile,
+        key="<tenant_id>:<citizen_id>",
+        producers=("subscriptions",),
+        consumers=("fanout",),
+        description="Citizen routing profiles; compacted, null value = erased.",
+        compacted=True,
+        config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+    ),
+    TopicSpec(
+        ALERT_FANOUT,
+        FanoutSummary,
+        key="alert_id",
+        producers=("fanout",),
+        consumers=("publisher",),
+        description="Per-alert task counts per channel, once an alert is fully expanded.",
+        partitions=3,
+    ),
+    TopicSpec(
+        DELIVERY_RECEIPT,
+        DeliveryReceipt,
+        key="alert_id",
+        producers=("channel-sms", "channel-voice", "channel-push", "channel-email"),
+        consumers=("publisher", "subscriptions"),
+        description="Delivery state changes, including provider status callbacks.",
+    ),
+    TopicSpec(
+        DEAD_LETTER,
+        DeadLetter,
+        key="source topic",
+        producers=(
+            "fanout",
+            "publisher",
+            "subscriptions",
+            "channel-sms",
+            "channel-voice",
+            "channel-push",
+        ),
+        consumers=(),
+        description="Messages a consumer could not process, with the reason; inspected by ops.",
+        partitions=1,
+        config={"retention.ms": str(14 * 24 * 3600 * 1000)},
+    ),
+    *[
+        TopicSpec(
+            delivery_topic(channel, lane),
+            DeliveryTask,
+            key="citizen_id",
+            producers=("fanout",),
+            consumers=(WORKERS[channel],),
+            description=f"{channel.value} delivery tasks on the {lane.value} lane.",
+        )
+        for channel in Channel
+        for lane in Lane
+    ],
+]
+
+TOPICS: dict[str, TopicSpec] = {spec.name: spec for spec in _ALL}
+"""Every topic by name."""
