@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("SIRENE_REDIS_URL", "redis_url"),
         description="Redis URL; may hold a password.",
     )
+    kafka_group_prefix: str = Field(
+        default="",
+        validation_alias=AliasChoices("SIRENE_KAFKA_GROUP_PREFIX", "kafka_group_prefix"),
+        description="Prefix of every consumer group id (lets tests run isolated groups).",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port (0 = any).")
     public_url: str | None = Field(
@@ -69,6 +74,10 @@ class ServiceSettings(BaseSettings):
             ):
                 raise ValueError(f"{name} holds a development placeholder secret")
         return self
+
+    def group_id(self, name: str) -> str:
+        """The consumer group id for one of this service's subscribers."""
+        return f"{self.kafka_group_prefix}{self.service_name}.{name}"
 
     @property
     def base_url(self) -> str:

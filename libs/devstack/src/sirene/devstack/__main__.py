@@ -1,0 +1,123 @@
+"""`python -m sirene.devstack up|down|infra-up|infra-down|status|seed` — the native local stack.
+
+`make up` and `make down` call this after `deploy/local/install.sh` has installed what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from sirene.runtime import ensure_topics
+from sirene.schemas import TOPICS
+
+from . import demo
+from .stack import (
+    APNS_SIM_PORT,
+    KAFKA_URL,
+    LOGS,
+    MONGODB_URI,
+    REDIS_URL,
+    SERVICES,
+    SIM,
+    StackError,
+    infra_procs,
+    recorded_pid,
+    service_proc,
+    start_all,
+    stop_all,
+)
+
+
+def echo(line: str) -> None:
+    print(line, flush=True)  # noqa: T201 - this is a command-line tool
+
+
+def infra_up() -> None:
+    echo("Starting infrastructure (Kafka, FerretDB, Redis) …")
+    start_all(infra_procs(), echo=echo)
+    asyncio.run(ensure_topics(KAFKA_URL, list(TOPICS)))
+    echo(f"  topics         {len(TOPICS)} ensured")
+
+
+def services_up() -> None:
+    echo("Starting services …")
+    start_all([service_proc(s) for s in SERVICES], echo=echo)
+
+
+def up(*, seed: bool) -> None:
+    began = time.monotonic()
+    infra_up()
+    services_up()
+    if seed:
+        echo("Seeding the demo municipality 'musterstadt' …")
+        created = demo.seed(next(s for s in SERVICES if s.name == "subscriptions").url)
+        echo(
+            f"  created {created['topics']} topics and {created['citizens']} citizens "
+            "(existing ones kept)"
+        )
+    echo(f"\nSirene is up ({time.monotonic() - began:.0f} s). URLs:")
+    for service in SERVICES:
+        echo(f"  {service.name:<14} {service.url}")
+    echo(
+        f"  {'simulated phones':<14} {SIM.url}/  (APNs simulator: https://127.0.0.1:{APNS_SIM_PORT})"
+    )
+    echo(f"  {'kafka':<14} {KAFKA_URL}")
+    echo(f"  {'mongodb':<14} {MONGODB_URI}  (FerretDB)")
+    echo(f"  {'redis':<14} {REDIS_URL}")
+    echo(
+        f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}  ·  logs: {LOGS}/  ·  stop: make down"
+    )
+
+
+def down() -> None:
+    echo("Stopping Sirene …")
+    stop_all([service_proc(s) for s in SERVICES], echo=echo)
+    stop_all(infra_procs(), echo=echo)
+
+
+def status() -> int:
+    procs = [*infra_procs(), *(service_proc(s) for s in SERVICES)]
+    down_count = 0
+    for proc in procs:
+        pid = recorded_pid(proc)
+        ok = pid is not None and proc.ready()
+        down_count += not ok
+        echo(
+            f"  {proc.name:<14} {'up' if ok else 'down':<5} port {proc.port}"
+            + (f" pid {pid}" if pid else "")
+        )
+    return 1 if down_count else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sirene.devstack", description=__doc__)
+    parser.add_argument(
+        "command", choices=["up", "down", "infra-up", "infra-down", "status", "seed"]
+    )
+    parser.add_argument("--no-seed", action="store_true", help="up: skip the demo data")
+    args = parser.parse_args(argv)
+    try:
+        match args.command:
+            case "up":
+                up(seed=not args.no_seed)
+            case "down":
+                down()
+            case "infra-up":
+                infra_up()
+            case "infra-down":
+                stop_all(infra_procs(), echo=echo)
+            case "status":
+                return status()
+            case "seed":
+                echo(str(demo.seed(next(s for s in SERVICES if s.name == "subscriptions").url)))
+    except StackError as exc:
+        echo(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

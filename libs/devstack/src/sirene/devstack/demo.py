@@ -1,0 +1,102 @@
+"""Seeds the demo municipality "Musterstadt": topics and 200 citizens with a realistic mix of
+channels, including SMS-only and voice-only citizens (no smartphone)."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+
+TENANT = "musterstadt"
+DEV_TOKEN = "dev-token-musterstadt"  # noqa: S105 - the seeded development staff token
+
+TOPICS = [
+    ("gefahrenhinweise", "Gefahrenhinweise", "Warnungen bei Unwetter, Hochwasser, Bränden.", True),
+    ("verkehr", "Verkehr", "Baustellen, Sperrungen und Umleitungen.", False),
+    ("kinderbetreuung", "Kinderbetreuung", "Kitas, Schulen und Ferienangebote.", False),
+    ("vereine", "Vereine", "Veranstaltungen der Vereine.", False),
+    ("freibad", "Freibad", "Öffnungszeiten und Schließungen des Freibads.", False),
+    ("abfall", "Abfall", "Änderungen im Abfallkalender.", False),
+]
+DISTRICTS = ["Altstadt", "Nordviertel", "Südfeld", "Bahnhofsviertel", "Am See"]
+
+# channel profiles with their share of the demo population
+PROFILES: list[tuple[str, float]] = [
+    ("push", 0.40),
+    ("push+sms", 0.15),
+    ("sms", 0.20),  # SMS only: a simple mobile phone
+    ("voice", 0.15),  # voice only: a landline, often registered by a relative
+    ("sms+voice", 0.10),
+]
+
+
+def demo_citizens(count: int = 200, seed: int = 2026) -> list[dict[str, object]]:
+    """Deterministic demo citizens (same input, same people)."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    citizens: list[dict[str, object]] = []
+    bounds: list[tuple[str, int]] = []
+    acc = 0.0
+    for name, share in PROFILES:
+        acc += share
+        bounds.append((name, round(acc * count)))
+    for i in range(count):
+        kind = next(name for name, upto in bounds if i < upto)
+        channels = kind.split("+")
+        contacts: dict[str, object] = {}
+        if "sms" in channels:
+            contacts["sms"] = f"+491512{i:07d}"
+        if "voice" in channels:
+            contacts["voice"] = f"+4930{5550000 + i:07d}"
+        if "push" in channels:
+            platform = "fcm" if i % 4 == 3 else "apns"
+            token = (
+                rng.randbytes(32).hex()
+                if platform == "apns"
+                else (f"fcm{i:05d}:" + rng.randbytes(48).hex())
+            )
+            contacts["push"] = [{"platform": platform, "token": token}]
+        topics = ["gefahrenhinweise"] + rng.sample([t[0] for t in TOPICS[1:]], k=rng.randint(0, 3))
+        citizens.append(
+            {
+                "id": f"demo-{i:04d}",
+                "name": f"Demo-Bürger {i:04d}",
+                "language": "en" if i % 10 == 9 else "de",
+                "district": DISTRICTS[i % len(DISTRICTS)],
+                "contacts": contacts,
+                "subscriptions": dict.fromkeys(topics, channels),
+            }
+        )
+    return citizens
+
+
+def seed(subscriptions_url: str, *, count: int = 200) -> dict[str, int]:
+    """Creates the demo topics and citizens through the subscriptions API (idempotent)."""
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    created = {"topics": 0, "citizens": 0}
+    with httpx.Client(base_url=subscriptions_url, headers=headers, timeout=30) as client:
+        for slug, name, description, warnings in TOPICS:
+            response = client.post(
+                "/api/v1/topics",
+                json={
+                    "id": slug,
+                    "name": name,
+                    "description": description,
+                    "kind": name,
+                    "warnings": warnings,
+                    "public": True,
+                },
+            )
+            if response.status_code == 201:
+                created["topics"] += 1
+            elif response.status_code != 409:
+                response.raise_for_status()
+        for citizen in demo_citizens(count):
+            response = client.post("/api/v1/citizens", json=citizen)
+            if response.status_code == 201:
+                created["citizens"] += 1
+            elif response.status_code != 409:
+                raise RuntimeError(
+                    f"seeding citizen {citizen['id']} failed: {response.status_code} "
+                    f"{response.text[:300]}"
+                )
+    return created

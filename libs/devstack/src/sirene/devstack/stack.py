@@ -1,0 +1,424 @@
+"""The native local stack: Kafka (KRaft), FerretDB (SQLite) and Redis as plain processes on
+loopback, plus every Sirene service, for machines without a Docker engine.
+
+Everything lives under `<repo>/.local/`: binaries and jars, data, logs (`logs/`), process ids
+(`run/*.pid`). Processes are started in their own session and stopped by recorded pid."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def repo_root() -> Path:
+    """The workspace root (the folder whose pyproject.toml declares the uv workspace)."""
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for folder in (start, *start.parents):
+            marker = folder / "pyproject.toml"
+            if marker.is_file() and "[tool.uv.workspace]" in marker.read_text():
+                return folder
+    raise RuntimeError("cannot find the Sirene workspace root")
+
+
+ROOT = repo_root()
+LOCAL = ROOT / ".local"
+LOGS = LOCAL / "logs"
+RUN = LOCAL / "run"
+
+KAFKA_PORT = 39092
+KAFKA_CONTROLLER_PORT = 39093
+MONGO_PORT = 37017
+REDIS_PORT = 36379
+FERRETDB_DEBUG_PORT = 38088
+
+KAFKA_URL = f"127.0.0.1:{KAFKA_PORT}"
+MONGODB_URI = f"mongodb://127.0.0.1:{MONGO_PORT}/"
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+INFRA_ENV = {
+    "SIRENE_KAFKA": KAFKA_URL,
+    "SIRENE_MONGODB_URI": MONGODB_URI,
+    "SIRENE_REDIS_URL": REDIS_URL,
+}
+
+
+class StackError(RuntimeError):
+    """A part of the local stack could not be installed or started."""
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process of the local stack: how to start it and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+    start_timeout_s: float = 60.0
+
+    @property
+    def pidfile(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); treat it as gone
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def recorded_pid(proc: Proc) -> int | None:
+    """The pid recorded for a process of ours that is still alive, if any."""
+    try:
+        pid = int(proc.pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
+    """Starts `proc` unless it already runs; waits until it is ready. Returns True when this
+    call started it."""
+    if recorded_pid(proc) is not None and proc.ready():
+        echo(f"  {proc.name:<14} already running (port {proc.port})")
+        return False
+    if port_open(proc.port):
+        raise StackError(
+            f"port {proc.port} for {proc.name} is taken by a process this stack did not start "
+            f"(see `ss -ltnp | grep {proc.port}`)"
+        )
+    LOGS.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    with proc.logfile.open("ab") as log:
+        child = subprocess.Popen(  # noqa: S603 - argv built from our own constants
+            proc.argv,
+            cwd=proc.cwd,
+            env={**os.environ, **proc.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    proc.pidfile.write_text(str(child.pid))
+    deadline = time.monotonic() + proc.start_timeout_s
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise StackError(
+                f"{proc.name} exited with {child.returncode} while starting; "
+                f"last log lines:\n{_tail(proc.logfile)}"
+            )
+        if proc.ready():
+            echo(
+                f"  {proc.name:<14} ready on port {proc.port} ({time.monotonic() - started:.1f} s)"
+            )
+            return True
+        time.sleep(0.2)
+    stop(proc)
+    raise StackError(
+        f"{proc.name} not ready after {proc.start_timeout_s:.0f} s; last log lines:\n"
+        f"{_tail(proc.logfile)}"
+    )
+
+
+def stop(proc: Proc, *, timeout_s: float = 20.0, echo: Callable[[str], None] | None = None) -> None:
+    """Stops a process by its recorded pid: SIGTERM to its process group, SIGKILL after timeout."""
+    pid = recorded_pid(proc)
+    if pid is None:
+        proc.pidfile.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    proc.pidfile.unlink(missing_ok=True)
+    if echo:
+        echo(f"  {proc.name:<14} stopped")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+# --- infrastructure -------------------------------------------------------------------------
+
+
+def _kafka_ready() -> bool:
+    if not port_open(KAFKA_PORT):
+        return False
+    # the port opens before the broker has registered; a metadata round trip proves it serves
+    code = (
+        "import asyncio\n"
+        "from aiokafka.admin import AIOKafkaAdminClient\n"
+        "async def main():\n"
+        f"    a = AIOKafkaAdminClient(bootstrap_servers='{KAFKA_URL}', request_timeout_ms=3000)\n"
+        "    await a.start(); await a.list_topics(); await a.close()\n"
+        "asyncio.run(main())\n"
+    )
+    return (
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-c", code], capture_output=True, timeout=20, check=False
+        ).returncode
+        == 0
+    )
+
+
+def _mongo_ready() -> bool:
+    if not port_open(MONGO_PORT):
+        return False
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(MONGODB_URI, serverSelectionTimeoutMS=1000)
+    try:
+        client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def _redis_ready() -> bool:
+    if not port_open(REDIS_PORT):
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def _kafka_proc() -> Proc:
+    home = LOCAL / "kafka"
+    libs, data, config = home / "libs", home / "data", home / "config" / "server.properties"
+    if not (libs / ".complete").is_file():
+        raise StackError("Kafka jars are missing: run `make install` (deploy/local/install.sh)")
+    template = (ROOT / "deploy/local/kafka/server.properties").read_text()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        template.replace("${kafka_port}", str(KAFKA_PORT))
+        .replace("${controller_port}", str(KAFKA_CONTROLLER_PORT))
+        .replace("${data_dir}", str(data))
+    )
+    java = shutil.which("java") or "java"
+    classpath = f"{libs}/*"
+    log4j = f"-Dlog4j2.configurationFile={ROOT / 'deploy/local/kafka/log4j2.properties'}"
+    if not (data / "meta.properties").is_file():
+        data.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        subprocess.run(  # noqa: S603
+            [
+                java,
+                "-cp",
+                classpath,
+                log4j,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    heap = os.environ.get("SIRENE_KAFKA_HEAP", "1g")
+    return Proc(
+        "kafka",
+        [
+            java,
+            "-Xms256m",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={LOGS}",
+            log4j,
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
+        ],
+        KAFKA_PORT,
+        _kafka_ready,
+        start_timeout_s=90,
+    )
+
+
+def _ferretdb_proc() -> Proc:
+    binary = LOCAL / "bin" / "ferretdb"
+    if not binary.is_file():
+        raise StackError("FerretDB is missing: run `make install` (deploy/local/install.sh)")
+    data = LOCAL / "ferretdb"
+    data.mkdir(parents=True, exist_ok=True)
+    return Proc(
+        "ferretdb",
+        [
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{MONGO_PORT}",
+            f"--state-dir={data}",
+            f"--debug-addr=127.0.0.1:{FERRETDB_DEBUG_PORT}",
+            "--telemetry=disable",
+            "--log-level=warn",
+            "--log-format=text",
+        ],
+        MONGO_PORT,
+        _mongo_ready,
+    )
+
+
+def _redis_proc() -> Proc:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StackError("redis-server is missing: run `make install` (deploy/local/install.sh)")
+    data = LOCAL / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    return Proc(
+        "redis",
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(REDIS_PORT),
+            "--dir",
+            str(data),
+            "--save",
+            "60 1000",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
+        REDIS_PORT,
+        _redis_ready,
+    )
+
+
+def infra_procs() -> list[Proc]:
+    """Kafka, FerretDB and Redis."""
+    return [_kafka_proc(), _ferretdb_proc(), _redis_proc()]
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Sirene service: its package, port and the env prefix of its own settings."""
+
+    name: str
+    module: str
+    port: int
+
+    @property
+    def env_prefix(self) -> str:
+        return "SIRENE_" + self.name.upper().replace("-", "_") + "_"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SIM = Service("provider-sim", "sirene.provider_sim", 8010)
+SERVICES = [
+    SIM,
+    Service("subscriptions", "sirene.subscriptions", 8002),
+    Service("fanout", "sirene.fanout", 8003),
+    Service("channel-sms", "sirene.channel_sms", 8004),
+    Service("channel-voice", "sirene.channel_voice", 8005),
+    Service("channel-push", "sirene.channel_push", 8006),
+    Service("publisher", "sirene.publisher", 8001),
+    Service("issues", "sirene.issues", 8007),
+]
+APNS_SIM_PORT = 8443
+
+
+def _http_ready(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        import httpx
+
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+def service_proc(service: Service, extra_env: dict[str, str] | None = None) -> Proc:
+    """How to run a service against the local stack."""
+    probe = "/healthz" if service is SIM else "/readyz"
+    env = {
+        **INFRA_ENV,
+        "SIRENE_ENVIRONMENT": "development",
+        f"{service.env_prefix}HTTP_PORT": str(service.port),
+        **(extra_env or {}),
+    }
+    return Proc(
+        service.name,
+        [sys.executable, "-m", service.module],
+        service.port,
+        _http_ready(service.url + probe),
+        env=env,
+        start_timeout_s=60,
+    )
+
+
+def start_all(procs: Iterable[Proc], *, echo: Callable[[str], None] = print) -> list[Proc]:
+    """Starts each process in order; returns those this call started."""
+    return [p for p in procs if start(p, echo=echo)]
+
+
+def stop_all(procs: Iterable[Proc], *, echo: Callable[[str], None] | None = print) -> None:
+    """Stops processes in reverse order."""
+    for proc in reversed(list(procs)):
+        stop(proc, echo=echo)

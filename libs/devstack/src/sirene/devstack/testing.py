@@ -1,0 +1,120 @@
+"""Real infrastructure for integration and end-to-end tests.
+
+Found in this order: explicit URLs from the environment (`SIRENE_KAFKA`, `SIRENE_MONGODB_URI`,
+`SIRENE_REDIS_URL`) → testcontainers when a Docker engine answers → the native local stack,
+started on demand (and stopped again at the end if the tests started it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sirene.runtime import ensure_topics
+from sirene.schemas import TOPICS
+
+from . import stack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InfraUrls:
+    """Where the test servers are, and how to hand them to a service's settings."""
+
+    kafka: str
+    mongodb_uri: str
+    redis_url: str
+    source: str
+    _stop: list[stack.Proc] = field(default_factory=list, repr=False)
+
+    def settings_env(self, **extra: str) -> dict[str, str]:
+        """Environment for a service process: infrastructure plus `extra`."""
+        return {
+            "SIRENE_KAFKA": self.kafka,
+            "SIRENE_MONGODB_URI": self.mongodb_uri,
+            "SIRENE_REDIS_URL": self.redis_url,
+            "SIRENE_ENVIRONMENT": "test",
+            **extra,
+        }
+
+    def settings_kwargs(self, *, tag: str | None = None) -> dict[str, object]:
+        """Keyword arguments for a `ServiceSettings` subclass, isolated by a fresh tag: own
+        MongoDB database and own consumer groups."""
+        tag = tag or uuid.uuid4().hex[:10]
+        return {
+            "kafka": self.kafka,
+            "mongodb_uri": self.mongodb_uri,
+            "redis_url": self.redis_url,
+            "mongodb_db": f"test_{tag}",
+            "kafka_group_prefix": f"test-{tag}.",
+            "environment": "test",
+        }
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _testcontainers() -> Iterator[InfraUrls]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.mongodb import MongoDbContainer
+    from testcontainers.redis import RedisContainer
+
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka,
+        MongoDbContainer("mongo:8.0") as mongo,
+        RedisContainer("redis:7.4") as redis,
+    ):
+        host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+        yield InfraUrls(
+            kafka=kafka.get_bootstrap_server(),
+            mongodb_uri=mongo.get_connection_url(),
+            redis_url=f"redis://{host}:{port}/0",
+            source="testcontainers",
+        )
+
+
+@contextlib.contextmanager
+def real_infra() -> Iterator[InfraUrls]:
+    """Yields real Kafka, MongoDB and Redis servers with every registry topic created."""
+    env = {k: os.environ.get(k) for k in ("SIRENE_KAFKA", "SIRENE_MONGODB_URI", "SIRENE_REDIS_URL")}
+    if all(env.values()):
+        urls = InfraUrls(
+            kafka=str(env["SIRENE_KAFKA"]),
+            mongodb_uri=str(env["SIRENE_MONGODB_URI"]),
+            redis_url=str(env["SIRENE_REDIS_URL"]),
+            source="environment",
+        )
+        asyncio.run(ensure_topics(urls.kafka, list(TOPICS)))
+        yield urls
+        return
+    if _docker_engine_answers():
+        with _testcontainers() as urls:
+            asyncio.run(ensure_topics(urls.kafka, list(TOPICS)))
+            yield urls
+        return
+    procs = stack.infra_procs()
+    started = stack.start_all(procs, echo=log.info)
+    try:
+        asyncio.run(ensure_topics(stack.KAFKA_URL, list(TOPICS)))
+        yield InfraUrls(
+            kafka=stack.KAFKA_URL,
+            mongodb_uri=stack.MONGODB_URI,
+            redis_url=stack.REDIS_URL,
+            source="native local stack",
+        )
+    finally:
+        if os.environ.get("SIRENE_KEEP_STACK") != "1":
+            stack.stop_all(started, echo=None)
