@@ -67,9 +67,8 @@ def up(*, seed: bool) -> None:
     echo(f"  {'kafka':<14} {KAFKA_URL}")
     echo(f"  {'mongodb':<14} {MONGODB_URI}  (FerretDB)")
     echo(f"  {'redis':<14} {REDIS_URL}")
-    echo(
-        f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}  ·  logs: {LOGS}/  ·  stop: make down"
-    )
+    echo(f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}")
+    echo(f"Logs: {LOGS}/  ·  stop everything: make down")
 
 
 def down() -> None:

@@ -55,7 +55,8 @@ def demo_citizens(count: int = 200, seed: int = 2026) -> list[dict[str, object]]
                 else (f"fcm{i:05d}:" + rng.randbytes(48).hex())
             )
             contacts["push"] = [{"platform": platform, "token": token}]
-        topics = ["gefahrenhinweise"] + rng.sample([t[0] for t in TOPICS[1:]], k=rng.randint(0, 3))
+        extra = rng.sample([t[0] for t in TOPICS[1:]], k=rng.randint(0, 3))
+        topics = ["gefahrenhinweise", *extra]
         citizens.append(
             {
                 "id": f"demo-{i:04d}",
