@@ -358,17 +358,19 @@ class Service:
     name: str
     module: str
     port: int
+    prefix: str | None = None
 
     @property
     def env_prefix(self) -> str:
-        return "SIRENE_" + self.name.upper().replace("-", "_") + "_"
+        """Prefix of the service's own settings, e.g. `SIRENE_CHANNEL_SMS_`."""
+        return self.prefix or "SIRENE_" + self.name.upper().replace("-", "_") + "_"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
 
-SIM = Service("provider-sim", "sirene.provider_sim", 8010)
+SIM = Service("provider-sim", "sirene.provider_sim", 8010, prefix="SIRENE_SIM_")
 SERVICES = [
     SIM,
     Service("subscriptions", "sirene.subscriptions", 8002),

@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sirene.runtime import ensure_topics
 from sirene.schemas import TOPICS
@@ -52,6 +53,7 @@ class InfraUrls:
             "redis_url": self.redis_url,
             "mongodb_db": f"test_{tag}",
             "kafka_group_prefix": f"test-{tag}.",
+            "kafka_offset_reset": "latest",
             "environment": "test",
         }
 
@@ -118,3 +120,65 @@ def real_infra() -> Iterator[InfraUrls]:
     finally:
         if os.environ.get("SIRENE_KEEP_STACK") != "1":
             stack.stop_all(started, echo=None)
+
+
+class TopicReader:
+    """Reads what is produced to some topics from the moment it starts (no consumer group).
+
+    Usage:
+        async with TopicReader(urls.kafka, ["delivery.receipt"]) as reader:
+            ... produce ...
+            records = await reader.collect(lambda r: ..., count=3, timeout_s=20)
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._consumer: Any = None
+        self.seen: list[Any] = []
+
+    async def __aenter__(self) -> TopicReader:
+        from aiokafka import AIOKafkaConsumer
+
+        # no group: every partition of the topics is assigned to this reader
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        for _ in range(100):
+            if {tp.topic for tp in consumer.assignment()} == set(self._topics):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"could not read all of {self._topics}")
+        for tp in consumer.assignment():
+            await consumer.position(tp)  # resolve 'latest' now, before the test produces
+        self._consumer = consumer
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def collect(
+        self, predicate: Callable[[Any], bool], *, count: int, timeout_s: float = 30.0
+    ) -> list[Any]:
+        """Waits for `count` records matching `predicate` (records seen earlier count too);
+        returns them, or raises AssertionError with what was seen when time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            matched = [r for r in self.seen if predicate(r)]
+            if len(matched) >= count:
+                return matched
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"expected {count} matching records on {self._topics}, got {len(matched)} "
+                    f"(of {len(self.seen)} seen)"
+                )
+            batches = await self._consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for records in batches.values():
+                self.seen.extend(records)

@@ -71,6 +71,23 @@ class Infra:
         if self._redis is not None:
             await self._redis.aclose()
 
+    async def wait_until_assigned(self, timeout_s: float = 30.0) -> None:
+        """Waits until every subscriber of the broker has partitions assigned and its positions
+        resolved (used by tests and tools that must not publish before a 'latest' consumer
+        group is listening)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            consumers = [getattr(s, "consumer", None) for s in self.broker.subscribers]
+            if consumers and all(c is not None and c.assignment() for c in consumers):
+                # resolving the positions applies the offset reset now, not at the first fetch
+                for consumer in consumers:
+                    for tp in consumer.assignment():
+                        await consumer.position(tp)
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("Kafka consumers got no partitions assigned in time")
+            await asyncio.sleep(0.1)
+
     async def check(self, timeout_s: float = 2.0) -> dict[str, str]:
         """Pings Kafka, MongoDB and Redis; returns 'ok' or the failure per server."""
         probes: dict[str, asyncio.Future[object]] = {}

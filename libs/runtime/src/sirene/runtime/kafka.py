@@ -80,7 +80,8 @@ class BatchProducer:
         """Sends one pydantic event as JSON."""
         await self.send(topic, event.model_dump_json().encode(), key.encode() if key else None)
 
-    async def _partitions_for(self, topic: str) -> list[int]:
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partition numbers (cached; waits for metadata on first use)."""
         if topic not in self._partitions:
             self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
         return self._partitions[topic]
@@ -88,7 +89,7 @@ class BatchProducer:
     async def send_many(self, topic: str, records: Iterable[Record]) -> int:
         """Sends records in per-partition batches and waits for all acknowledgements.
         Returns how many were sent."""
-        partitions = await self._partitions_for(topic)
+        partitions = await self.partitions_for(topic)
         builders: dict[int, Any] = {}
         pending: list[asyncio.Future[Any]] = []
         count = 0

@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("SIRENE_KAFKA_GROUP_PREFIX", "kafka_group_prefix"),
         description="Prefix of every consumer group id (lets tests run isolated groups).",
     )
+    kafka_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        validation_alias=AliasChoices("SIRENE_KAFKA_OFFSET_RESET", "kafka_offset_reset"),
+        description="Where a new consumer group starts. Services start at 'earliest' so "
+        "nothing published before their first start is lost; tests use 'latest'.",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port (0 = any).")
     public_url: str | None = Field(

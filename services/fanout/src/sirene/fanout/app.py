@@ -1,0 +1,59 @@
+"""Composition root of the fanout."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from sirene.runtime import Infra, ops_router
+from sirene.schemas import (
+    ALERT_FANOUT,
+    ALERT_PUBLISHED,
+    CITIZEN_PROFILE,
+    DEAD_LETTER,
+    Channel,
+    Lane,
+    delivery_topic,
+)
+
+from .api import index_router
+from .handlers import ProfileFollower, register_alert_handler
+from .repository import AudienceIndex
+from .settings import FanoutSettings
+
+TOPICS = [
+    ALERT_PUBLISHED,
+    CITIZEN_PROFILE,
+    ALERT_FANOUT,
+    DEAD_LETTER,
+    *(delivery_topic(c, lane) for c in Channel for lane in Lane),
+]
+
+
+def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> FastAPI:
+    """Builds the fanout: audience index, profile follower, alert consumer, ops endpoints."""
+    settings = settings or FanoutSettings(**overrides)
+    infra = Infra(settings, topics=TOPICS, mongo=False)
+    index = AudienceIndex(infra.redis, settings.index_prefix)
+    follower = ProfileFollower(infra, settings, index)
+    register_alert_handler(infra, settings, index)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await infra.start()
+        await follower.start()
+        try:
+            yield
+        finally:
+            await follower.stop()
+            await infra.stop()
+
+    app = FastAPI(title="Sirene fanout", lifespan=lifespan)
+    app.include_router(ops_router(infra))
+    app.include_router(index_router(follower))
+    app.state.infra = infra
+    app.state.index = index
+    return app

@@ -1,0 +1,27 @@
+"""Fanout metrics, declared once. Labels are bounded (channel, lane, outcome)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+ALERTS_EXPANDED = Counter(
+    "sirene_fanout_alerts_total",
+    "Alerts expanded into tasks, by lane and outcome.",
+    ["lane", "outcome"],
+)
+TASKS_PRODUCED = Counter(
+    "sirene_fanout_tasks_total",
+    "Delivery tasks produced, by channel and lane.",
+    ["channel", "lane"],
+)
+EXPANSION_SECONDS = Histogram(
+    "sirene_fanout_expansion_seconds",
+    "Time to expand one alert, publish to last task acked.",
+    ["lane"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+PROFILES_APPLIED = Counter(
+    "sirene_fanout_profiles_total",
+    "Citizen profile records applied to the audience index.",
+    ["outcome"],
+)

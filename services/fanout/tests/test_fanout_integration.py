@@ -1,0 +1,242 @@
+"""The fanout against real Kafka and Redis: index from profiles, expansion, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.fanout.app import create_app
+from sirene.fanout.settings import FanoutSettings
+from sirene.runtime import Infra
+from sirene.schemas import (
+    ALERT_FANOUT,
+    ALERT_PUBLISHED,
+    CITIZEN_PROFILE,
+    DEAD_LETTER,
+    AlertPublished,
+    Channel,
+    CitizenProfile,
+    Lane,
+    delivery_topic,
+    profile_key,
+    utcnow,
+)
+from sirene.schemas.examples import EXAMPLES
+
+pytestmark = pytest.mark.integration
+
+DELIVERY_TOPICS = [delivery_topic(c, lane) for c in Channel for lane in Lane]
+
+
+def _profile(
+    tenant: str, i: int, *, topics: dict[str, list[str]], version: int = 1, active: bool = True
+) -> CitizenProfile:
+    return CitizenProfile(
+        tenant_id=tenant,
+        citizen_id=f"c-{i}",
+        active=active,
+        contacts={
+            "sms": f"+49151{i:08d}",
+            "voice": f"+4930{i:07d}",
+            "push": [{"platform": "apns", "token": f"{i:064x}"}],
+        },
+        subscriptions=topics,
+        version=version,
+        updated_at=utcnow(),
+    )
+
+
+def _alert(tenant: str, topics: list[str]) -> AlertPublished:
+    now = utcnow()
+    return AlertPublished.model_validate(
+        {
+            **EXAMPLES["alert.published"][0],
+            "tenant_id": tenant,
+            "alert_id": uuid.uuid4().hex,
+            "audience": {"topics": topics},
+            "effective": now,
+            "published_at": now,
+            "expires": now + timedelta(hours=1),
+        }
+    )
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value=value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+async def test_profiles_build_the_index_and_an_alert_expands_once_per_contact(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    # 30 citizens on "warn" (sms+push), 10 of them also on "verkehr" (voice); one erased, one
+    # inactive, one updated to drop SMS; a stale older version must not win.
+    profiles = [
+        _profile(
+            tenant,
+            i,
+            topics={"warn": ["sms", "push"], **({"verkehr": ["voice"]} if i < 10 else {})},
+        )
+        for i in range(30)
+    ]
+    records: list[tuple[str, bytes | None]] = [
+        (profile_key(tenant, p.citizen_id), p.model_dump_json().encode()) for p in profiles
+    ]
+    records.append((profile_key(tenant, "c-0"), None))  # erasure (tombstone)
+    records.append(
+        (
+            profile_key(tenant, "c-1"),
+            _profile(tenant, 1, topics={"warn": ["sms"]}, version=2, active=False)
+            .model_dump_json()
+            .encode(),
+        )
+    )
+    records.append(
+        (
+            profile_key(tenant, "c-2"),
+            _profile(tenant, 2, topics={"warn": ["push"]}, version=3).model_dump_json().encode(),
+        )
+    )
+    records.append(
+        (
+            profile_key(tenant, "c-2"),
+            _profile(tenant, 2, topics={"warn": ["sms", "push"]}, version=2)
+            .model_dump_json()
+            .encode(),
+        )
+    )
+    await _produce(sirene_infra.kafka, CITIZEN_PROFILE, records)
+
+    settings = FanoutSettings(
+        **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
+        index_prefix=f"test:{uuid.uuid4().hex[:8]}",
+        chunk_size=100,
+    )
+    app = create_app(settings)
+    infra: Infra = app.state.infra
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(sirene_infra.kafka, [*DELIVERY_TOPICS, ALERT_FANOUT]) as reader,
+    ):
+        await infra.wait_until_assigned()
+        for _ in range(100):
+            if await _lag(app) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await _lag(app) == 0
+
+        alert = _alert(tenant, ["warn", "verkehr"])
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [(alert.alert_id, alert.model_dump_json().encode())],
+        )
+        summary_records = await reader.collect(
+            lambda r: r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == alert.alert_id,
+            count=1,
+        )
+        summary = json.loads(summary_records[0].value)
+        tasks = [
+            json.loads(r.value)
+            for r in reader.seen
+            if r.topic != ALERT_FANOUT and json.loads(r.value)["alert_id"] == alert.alert_id
+        ]
+
+    # 28 active citizens (c-0 erased, c-1 inactive); c-2 has push only (newest version wins),
+    # so voice (verkehr, c-0..c-9) reaches c-3..c-9
+    by_channel = Counter(t["channel"] for t in tasks)
+    assert by_channel == {"sms": 27, "push": 28, "voice": 7}
+    assert summary["expected"] == {"sms": 27, "push": 28, "voice": 7, "email": 0}
+    assert summary["recipients"] == 28
+    assert len({t["task_id"] for t in tasks}) == len(tasks), "task ids are unique"
+    assert {t["lane"] for t in tasks} == {"urgent"}
+    assert not any(t["citizen_id"] in ("c-0", "c-1") for t in tasks)
+    assert all(
+        r.key.decode() == json.loads(r.value)["citizen_id"]
+        for r in reader.seen
+        if r.topic != ALERT_FANOUT
+    )
+
+
+async def _lag(app: object) -> int:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://fanout") as client:
+        return int((await client.get("/api/v1/index/status")).json()["lag"])
+
+
+async def test_malformed_alert_goes_to_dead_letter_and_the_next_alert_still_expands(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    await _produce(
+        sirene_infra.kafka,
+        CITIZEN_PROFILE,
+        [
+            (
+                profile_key(tenant, "c-1"),
+                _profile(tenant, 1, topics={"warn": ["sms"]}).model_dump_json().encode(),
+            )
+        ],
+    )
+    settings = FanoutSettings(
+        **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
+        index_prefix=f"test:{uuid.uuid4().hex[:8]}",
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(
+            sirene_infra.kafka,
+            [DEAD_LETTER, ALERT_FANOUT, delivery_topic(Channel.SMS, Lane.URGENT)],
+        ) as reader,
+    ):
+        await app.state.infra.wait_until_assigned()
+        for _ in range(100):
+            if await _lag(app) == 0:
+                break
+            await asyncio.sleep(0.1)
+        marker = uuid.uuid4().hex
+        bad_json = b'{"tenant_id": "' + tenant.encode() + b'", "alert_id": "' + marker.encode()
+        missing_fields = json.dumps({"tenant_id": tenant, "alert_id": marker + "x"}).encode()
+        good = _alert(tenant, ["warn"])
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [
+                (marker, bad_json),
+                (marker, missing_fields),
+                (marker, good.model_dump_json().encode()),  # same key → same partition, after them
+            ],
+        )
+        letters = await reader.collect(
+            lambda r: r.topic == DEAD_LETTER and marker in json.loads(r.value)["payload"],
+            count=2,
+        )
+        await reader.collect(
+            lambda r: r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == good.alert_id,
+            count=1,
+        )
+    reasons = [json.loads(r.value)["reason"] for r in letters]
+    assert any(reason.startswith("invalid JSON") for reason in reasons)
+    assert any("schema violation" in reason and "severity" in reason for reason in reasons)
+    letter = json.loads(letters[0].value)
+    assert letter["source_topic"] == ALERT_PUBLISHED
+    assert letter["service"] == "fanout"
