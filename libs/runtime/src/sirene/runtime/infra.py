@@ -77,8 +77,13 @@ class Infra:
         group is listening)."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            consumers = [getattr(s, "consumer", None) for s in self.broker.subscribers]
-            if consumers and all(c is not None and c.assignment() for c in consumers):
+            found = [getattr(s, "consumer", None) for s in self.broker.subscribers]
+            consumers = [c for c in found if c is not None]
+            if (
+                consumers
+                and len(consumers) == len(found)
+                and all(c.assignment() for c in consumers)
+            ):
                 # resolving the positions applies the offset reset now, not at the first fetch
                 for consumer in consumers:
                     for tp in consumer.assignment():

@@ -66,8 +66,10 @@ def ensure_certificates(cert_dir: Path) -> CertPaths:
         ca_key = loaded
         ca_cert = x509.load_pem_x509_certificate(paths.ca.read_bytes())
 
-    if new_ca or not (paths.server_cert.exists() and paths.server_key.exists()) or _expiring(
-        paths.server_cert, now
+    if (
+        new_ca
+        or not (paths.server_cert.exists() and paths.server_key.exists())
+        or _expiring(paths.server_cert, now)
     ):
         server_key = ec.generate_private_key(ec.SECP256R1())
         server_cert = _make_server_cert(server_key, ca_key, ca_cert, now)

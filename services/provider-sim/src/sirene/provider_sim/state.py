@@ -136,7 +136,12 @@ class SpokenText:
     loop: int
 
     def view(self) -> dict[str, Any]:
-        return {"text": self.text, "language": self.language, "voice": self.voice, "loop": self.loop}
+        return {
+            "text": self.text,
+            "language": self.language,
+            "voice": self.voice,
+            "loop": self.loop,
+        }
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 -- see parse()
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 
