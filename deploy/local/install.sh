@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything the native local stack and the tests need, on a fresh machine of the
+# project's kind (Debian, Python 3.11, Java 17 + Maven, Go). Idempotent and cached: a second
+# run checks and returns in seconds.
+#
+#   uv + the Python workspace   → .local/tools/bin/uv, .venv/  (uv.lock, frozen)
+#   Apache Kafka jars (Maven)   → .local/kafka/libs/           (deploy/local/kafka/pom.xml)
+#   FerretDB v1 (Go)            → .local/bin/ferretdb          (deploy/local/bin/install-ferretdb.sh)
+#   Redis (Debian package)      → redis-server on PATH
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+UV_VERSION="0.13.8"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+need() { command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required ($2)" >&2; exit 1; }; }
+
+need python3 "Python 3.11+"
+need java "Java 17 runs Kafka"
+need mvn "Maven fetches the Kafka jars from Maven Central"
+need go "Go builds FerretDB"
+
+step "uv ${UV_VERSION}"
+uv="$root/.local/tools/bin/uv"
+if [[ ! -x "$uv" ]] || ! "$uv" --version | grep -q "uv ${UV_VERSION}"; then
+  python3 -m venv "$root/.local/tools"
+  "$root/.local/tools/bin/pip" install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+fi
+
+step "Python workspace (uv sync --frozen)"
+"$uv" sync --frozen --quiet
+
+step "Apache Kafka jars"
+libs="$root/.local/kafka/libs"
+pom_hash="$(sha256sum deploy/local/kafka/pom.xml | cut -d' ' -f1)"
+if [[ "$(cat "$libs/.complete" 2>/dev/null)" != "$pom_hash" ]]; then
+  rm -rf "$libs"
+  mvn -B -q -f deploy/local/kafka/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$libs" -DincludeScope=runtime
+  echo "$pom_hash" > "$libs/.complete"
+fi
+echo "    $(ls "$libs" | grep -E '^kafka_2\.13-.*\.jar$')"
+
+step "FerretDB"
+deploy/local/bin/install-ferretdb.sh
+
+step "Redis"
+if ! command -v redis-server >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == "0" ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+echo "    $(redis-server --version | cut -d' ' -f1-3)"
