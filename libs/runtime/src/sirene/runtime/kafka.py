@@ -40,7 +40,8 @@ def create_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
         client_id=settings.service_name,
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name)],
         graceful_timeout=15.0,
-        # FastStream logs every message at this level; keep per-message lines out of INFO.
+        # through our masked root handler; per-message lines at DEBUG, out of INFO
+        logger=logging.getLogger("sirene.kafka"),
         log_level=logging.DEBUG,
         **kwargs,
     )
@@ -54,23 +55,38 @@ class BatchProducer:
     is acknowledged by the broker (acks=all); it raises if any record was not."""
 
     def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._linger_ms = linger_ms
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+        self._started: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise RuntimeError("BatchProducer.start() has not been awaited")
+        return self._started
+
+    async def start(self) -> None:
+        # aiokafka binds its producer to the running loop, so it is created here, not in
+        # __init__ (composition roots run before the server's loop exists)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
             acks="all",
-            linger_ms=linger_ms,
+            linger_ms=self._linger_ms,
             max_batch_size=512 * 1024,
             max_request_size=4 * 1024 * 1024,
             enable_idempotence=True,
         )
-        self._partitioner = DefaultPartitioner()
-        self._partitions: dict[str, list[int]] = {}
-
-    async def start(self) -> None:
-        await self._producer.start()
+        await producer.start()
+        self._started = producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._started is not None:
+            await self._started.stop()
+            self._started = None
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Sends one record and waits for the acknowledgement (for low-rate events)."""

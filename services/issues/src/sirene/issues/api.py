@@ -1,0 +1,154 @@
+"""HTTP API of issues: the public report form (tenant in the path) and the staff list
+(bearer token per tenant). Thin: validate, call the service function, shape the answer."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime
+
+from . import service
+from .models import (
+    CategoryOut,
+    IssueCategory,
+    IssueStatus,
+    ReportIn,
+    ReportPage,
+    ReportPublic,
+    ReportReceipt,
+    ReportStaff,
+)
+from .repository import Repository
+from .settings import IssuesSettings
+
+_TEXTS = {
+    "unauthorized": (
+        "Anmeldung erforderlich (Authorization: Bearer <Token>).",
+        "Authentication required (Authorization: Bearer <token>).",
+    ),
+    "tenant_unknown": ("Diese Gemeinde gibt es hier nicht.", "No such municipality here."),
+    "report_not_found": ("Meldung nicht gefunden.", "Report not found."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the routes need, built once by `create_app`."""
+
+    settings: IssuesSettings
+    repo: Repository
+
+
+def get_context(request: Request) -> Context:
+    """The app's `Context`."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+_bearer = HTTPBearer(auto_error=False, description="Staff token of one tenant.")
+
+
+def language_of(request: Request) -> str:
+    """'en' when the caller prefers English (Accept-Language), else German."""
+    accept = request.headers.get("accept-language", "")
+    return "en" if accept.strip().lower().startswith("en") else "de"
+
+
+LanguageDep = Annotated[str, Depends(language_of)]
+
+
+def _text(code: str, language: str) -> str:
+    german, english = _TEXTS[code]
+    return english if language == "en" else german
+
+
+async def staff_tenant(
+    ctx: ContextDep,
+    language: LanguageDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The tenant whose staff token the request carries; 401 otherwise."""
+    presented = credentials.credentials.encode() if credentials else b""
+    tenant: str | None = None
+    # Compare against every token (constant time each) so timing reveals nothing.
+    for candidate, token in ctx.settings.api_tokens.items():
+        if hmac.compare_digest(presented, token.get_secret_value().encode()) and presented:
+            tenant = candidate
+    if tenant is None:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=_text("unauthorized", language),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return tenant
+
+
+async def public_tenant(
+    tenant: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")],
+    ctx: ContextDep,
+    language: LanguageDep,
+) -> str:
+    """The tenant named in the path, if this installation serves it; 404 otherwise."""
+    if tenant not in ctx.settings.api_tokens:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_text("tenant_unknown", language))
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(staff_tenant)]
+PublicTenantDep = Annotated[str, Depends(public_tenant)]
+ReportIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+router = APIRouter(prefix="/api/v1", tags=["issues"])
+
+
+@router.get("/{tenant}/categories")
+async def list_categories(_: PublicTenantDep, language: LanguageDep) -> list[CategoryOut]:
+    """The report categories with their names (public)."""
+    return [CategoryOut(id=c, label=service.category_label(c, language)) for c in IssueCategory]
+
+
+@router.post("/{tenant}/reports", status_code=status.HTTP_201_CREATED)
+async def create_report(
+    body: ReportIn, tenant: PublicTenantDep, ctx: ContextDep, language: LanguageDep
+) -> ReportReceipt:
+    """Receives a citizen's report (public; no account needed)."""
+    doc = await service.receive_report(repo=ctx.repo, tenant=tenant, report=body)
+    thanks = service.THANKS[1] if language == "en" else service.THANKS[0]
+    return ReportReceipt(**service.public_view(doc, language), message=thanks)
+
+
+@router.get("/{tenant}/reports/{report_id}")
+async def get_public_report(
+    report_id: ReportIdPath, tenant: PublicTenantDep, ctx: ContextDep, language: LanguageDep
+) -> ReportPublic:
+    """A report's public view: category, text, place and status, never the contact."""
+    doc = await ctx.repo.get_report(tenant, report_id)
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_text("report_not_found", language))
+    return ReportPublic(**service.public_view(doc, language))
+
+
+@router.get("/reports")
+async def list_reports(
+    tenant: TenantDep,
+    ctx: ContextDep,
+    language: LanguageDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        AwareDatetime | None, Query(description="Only reports received before this time.")
+    ] = None,
+    status_filter: Annotated[IssueStatus | None, Query(alias="status")] = None,
+) -> ReportPage:
+    """The caller's tenant's reports, newest first, with contact data (staff only)."""
+    docs = await ctx.repo.list_reports(
+        tenant,
+        limit=limit,
+        before=before,
+        status=status_filter.value if status_filter else None,
+    )
+    return ReportPage(items=[ReportStaff(**service.staff_view(d, language)) for d in docs])

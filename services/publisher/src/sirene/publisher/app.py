@@ -1,0 +1,71 @@
+"""Composition root of the publisher: builds every client once and wires routes, consumers,
+the alert outbox relay and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from sirene.runtime import Infra, ops_router
+from sirene.schemas import ALERT_FANOUT, ALERT_PUBLISHED, DEAD_LETTER, DELIVERY_RECEIPT
+
+from . import metrics
+from .api import Context, install_error_handlers, router
+from .handlers import register_handlers
+from .relay import OutboxRelay
+from .repository import Repository
+from .service import alert_event
+from .settings import PublisherSettings
+
+
+def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> FastAPI:
+    """The publisher app. `overrides` replace settings fields (handy in tests)."""
+    if settings is None:
+        settings = PublisherSettings(**overrides)
+    elif overrides:
+        settings = settings.model_copy(update=overrides)
+    infra = Infra(
+        settings,
+        topics=[ALERT_PUBLISHED, ALERT_FANOUT, DELIVERY_RECEIPT, DEAD_LETTER],
+        redis=False,
+    )
+    repo = Repository(infra.db)
+    relay = OutboxRelay(
+        name="alert-published",
+        collection=repo.alerts,
+        producer=infra.producer,
+        topic=ALERT_PUBLISHED,
+        build=alert_event,
+        poll_interval_s=settings.relay_poll_interval_s,
+        batch_size=settings.relay_batch_size,
+        relayed=metrics.ALERTS_RELAYED,
+        lag=metrics.ALERT_RELAY_LAG,
+    )
+    register_handlers(infra, repo=repo)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await repo.ensure_indexes()
+        await infra.start()
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await infra.stop()
+
+    app = FastAPI(
+        title="Sirene publisher",
+        description="Alerts and posts by town-hall staff; emits alert.published; live progress.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.ctx = Context(settings=settings, repo=repo, relay=relay)
+    app.state.infra = infra
+    app.include_router(ops_router(infra))
+    app.include_router(router)
+    install_error_handlers(app)
+    return app

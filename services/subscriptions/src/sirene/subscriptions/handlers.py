@@ -1,0 +1,34 @@
+"""Kafka subscribers of subscriptions: `delivery.receipt` → deactivate dead contact points."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+
+from sirene.runtime import Infra, decode_records
+from sirene.schemas import DELIVERY_RECEIPT, DeliveryReceipt, ErrorClass
+
+from .relay import OutboxRelay
+from .repository import Repository
+from .service import deactivate_dead_contacts
+
+
+def register_handlers(infra: Infra, *, repo: Repository, relay: OutboxRelay) -> None:
+    """Declares the service's consumers on `infra.broker` (before `infra.start()`)."""
+    settings = infra.settings
+
+    @infra.broker.subscriber(
+        DELIVERY_RECEIPT,
+        batch=True,
+        group_id=settings.group_id("dead-contacts"),
+        auto_offset_reset=settings.kafka_offset_reset,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_records=500,
+    )
+    async def on_receipts(msg: KafkaMessage) -> None:
+        decoded = await decode_records(
+            msg, DeliveryReceipt, producer=infra.producer, service=settings.service_name
+        )
+        dead = [r for _, r in decoded if r.error_class is ErrorClass.CONTACT_DEAD]
+        if dead:
+            await deactivate_dead_contacts(repo=repo, wake=relay.wake, receipts=dead)
