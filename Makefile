@@ -5,7 +5,7 @@ UV := .local/tools/bin/uv
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check logs clean
+.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ status: ## Show what runs
 seed: ## Seed the demo municipality again (idempotent)
 	@$(PY) -m sirene.devstack seed
 
-test: install schemas-check lint typecheck ## Unit, integration and end-to-end tests against real servers
+test: install schemas-check compose-check lint typecheck ## Unit, integration and end-to-end tests against real servers
 	@$(PY) -m pytest
 
 test-unit: install ## Only the tests that need no servers
@@ -47,6 +47,10 @@ schemas: ## Export JSON Schema of every topic into schemas/json/
 
 schemas-check: ## Fail when schemas/json/ is stale
 	@$(PY) -m sirene.schemas.export schemas/json --check
+
+compose-check: ## Validate deploy/compose.yaml with `docker compose config` (builds the plugin if missing)
+	@deploy/local/bin/install-compose.sh >/dev/null
+	@docker compose -f deploy/compose.yaml config --quiet && echo "deploy/compose.yaml: valid"
 
 logs: ## Follow the logs of the local stack
 	@tail -n 20 -F .local/logs/*.log

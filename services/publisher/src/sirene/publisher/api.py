@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
 
+from sirene.runtime.outbox import OutboxRelay
+
 from . import service
 from .errors import DomainError, InvalidInputError, message
 from .metrics import REJECTED_INPUT
 from .models import AlertIn, AlertOut, AlertPage, ProgressOut
-from .relay import OutboxRelay
 from .repository import Repository
 from .settings import PublisherSettings
 

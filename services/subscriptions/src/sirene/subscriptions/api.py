@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sirene.runtime.outbox import OutboxRelay
+
 from . import service
 from .errors import DomainError, InvalidInputError, message
 from .metrics import REJECTED_INPUT
@@ -23,7 +25,6 @@ from .models import (
     TopicIn,
     TopicOut,
 )
-from .relay import OutboxRelay
 from .repository import Repository
 from .settings import SubscriptionsSettings
 

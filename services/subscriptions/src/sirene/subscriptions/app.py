@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from sirene.runtime import Infra, ops_router
+from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import CITIZEN_PROFILE, DEAD_LETTER, DELIVERY_RECEIPT
 
 from . import metrics
 from .api import Context, install_error_handlers, router
 from .handlers import register_handlers
-from .relay import OutboxRelay
 from .repository import Repository
 from .service import profile_of
 from .settings import SubscriptionsSettings

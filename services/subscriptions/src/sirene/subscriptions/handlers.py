@@ -6,9 +6,9 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 
 from sirene.runtime import Infra, decode_records
+from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import DELIVERY_RECEIPT, DeliveryReceipt, ErrorClass
 
-from .relay import OutboxRelay
 from .repository import Repository
 from .service import deactivate_dead_contacts
 

@@ -13,8 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from sirene.runtime import Document
-
-from .relay import pending_outbox
+from sirene.runtime.outbox import pending_outbox
 
 
 class Repository:

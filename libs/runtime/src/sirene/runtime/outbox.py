@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from sirene.runtime import BatchProducer, Document
 from sirene.schemas import utcnow
+
+from .kafka import BatchProducer
+from .mongo import Document
 
 log = logging.getLogger(__name__)
 
