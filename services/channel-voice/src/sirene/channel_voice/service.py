@@ -1,0 +1,163 @@
+"""Voice delivery through Twilio: place the call, speak the warning twice, ask for "1" to
+confirm, and turn call status callbacks and key presses into receipts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from twilio.rest import Client
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from sirene.runtime import mask_phone
+from sirene.runtime.twilio import TaskRef, callback_url, classify_exception
+from sirene.schemas import (
+    Channel,
+    DeliveryReceipt,
+    DeliveryTask,
+    ErrorClass,
+    Language,
+    ReceiptStatus,
+    utcnow,
+)
+
+from .pipeline import Outcome
+from .repository import Script, ScriptStore
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "twilio"
+TWIML_PATH = "/twilio/voice/twiml"
+GATHER_PATH = "/twilio/voice/gather"
+STATUS_PATH = "/twilio/voice/status"
+CONFIRM_DIGIT = "1"
+
+TTS_LANGUAGE: dict[Language, str] = {Language.DE: "de-DE", Language.EN: "en-GB"}
+PROMPT: dict[Language, str] = {
+    Language.DE: "Drücken Sie 1, um den Empfang zu bestätigen.",
+    Language.EN: "Press 1 to confirm that you received this message.",
+}
+THANKS: dict[Language, str] = {
+    Language.DE: "Vielen Dank. Ihre Bestätigung wurde gespeichert.",
+    Language.EN: "Thank you. Your confirmation has been recorded.",
+}
+
+_FAILED_CALL_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
+
+
+def script_ttl_s(expires: datetime, *, grace_s: int) -> int:
+    """Seconds the spoken text is kept: until the task expires, plus a grace period."""
+    return max(60, int((expires - utcnow()).total_seconds()) + grace_s)
+
+
+async def place_call(
+    task: DeliveryTask,
+    *,
+    client: Client,
+    scripts: ScriptStore,
+    sender: str,
+    public_url: str,
+    machine_detection: str,
+    script_grace_s: int,
+) -> Outcome:
+    """Stores what the call says, then creates the Twilio call; SENT with the call sid, or
+    FAILED with the error class."""
+    await scripts.put(
+        task.task_id,
+        Script(text=task.body, language=task.language),
+        ttl_s=script_ttl_s(task.expires, grace_s=script_grace_s),
+    )
+    query = TaskRef.of(task).query()
+    try:
+        call = await client.calls.create_async(
+            to=task.address,
+            from_=sender,
+            url=callback_url(public_url, TWIML_PATH, query),
+            status_callback=callback_url(public_url, STATUS_PATH, query),
+            status_callback_event=["completed"],
+            machine_detection=machine_detection,
+        )
+    except Exception as exc:  # classified: TwilioException, timeouts, connection errors
+        error_class, code = classify_exception(exc)
+        log.warning(
+            "call hand-off failed",
+            extra={
+                "task_id": task.task_id,
+                "to": mask_phone(task.address),
+                "error_code": code,
+                "error_class": error_class.value,
+            },
+        )
+        return Outcome(
+            ReceiptStatus.FAILED,
+            error_code=code,
+            error_class=error_class,
+            detail=f"twilio rejected the call ({code})",
+        )
+    return Outcome(ReceiptStatus.SENT, provider_ref=str(call.sid))
+
+
+def render_twiml(script: Script, *, gather_url: str) -> str:
+    """The call: the warning twice, then a prompt to press 1 (posted to `gather_url`)."""
+    language = TTS_LANGUAGE[script.language]
+    response = VoiceResponse()
+    response.say(script.text, language=language, loop=2)
+    gather = Gather(num_digits=1, action=gather_url, method="POST")
+    gather.say(PROMPT[script.language], language=language)
+    response.append(gather)
+    return str(response)
+
+
+def render_thanks(language: Language) -> str:
+    """Answer to a confirming key press."""
+    response = VoiceResponse()
+    response.say(THANKS[language], language=TTS_LANGUAGE[language])
+    response.hangup()
+    return str(response)
+
+
+def render_hangup() -> str:
+    """Answer when there is nothing (more) to say."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def gather_receipt(ref: TaskRef, form: dict[str, str]) -> DeliveryReceipt | None:
+    """CONFIRMED when the callee pressed 1; None for anything else."""
+    if form.get("Digits", "").strip() != CONFIRM_DIGIT:
+        return None
+    return ref.receipt(
+        channel=Channel.VOICE,
+        status=ReceiptStatus.CONFIRMED,
+        provider_ref=form.get("CallSid"),
+        detail="callee pressed 1",
+    )
+
+
+def status_receipt(ref: TaskRef, form: dict[str, str]) -> DeliveryReceipt | None:
+    """The receipt of a final call status; None for progress events."""
+    call_status = form.get("CallStatus", "").lower()
+    sid = form.get("CallSid")
+    if call_status == "completed":
+        answered_by = form.get("AnsweredBy", "unknown")[:40]
+        return ref.receipt(
+            channel=Channel.VOICE,
+            status=ReceiptStatus.DELIVERED,
+            provider_ref=sid,
+            detail=f"answered_by={answered_by}",
+        )
+    if call_status in _FAILED_CALL_STATUSES:
+        return ref.receipt(
+            channel=Channel.VOICE,
+            status=ReceiptStatus.FAILED,
+            provider_ref=sid,
+            error_code=call_status,
+            error_class=ErrorClass.TRANSIENT,
+            detail=f"call ended: {call_status}",
+        )
+    return None
+
+
+def is_final(call_status: str) -> bool:
+    return call_status.lower() == "completed" or call_status.lower() in _FAILED_CALL_STATUSES
