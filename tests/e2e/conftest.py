@@ -4,10 +4,8 @@ process (reused when `make up` already runs them)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from sirene.devstack import demo
@@ -29,19 +27,7 @@ def platform(sirene_infra: InfraUrls) -> Iterator[dict[str, str]]:
     started = start_all(procs, echo=log.info)
     try:
         demo.seed(service("subscriptions").url)
-        _wait_for_index(service("fanout").url)
+        demo.wait_until_routable(service("subscriptions").url, service("fanout").url)
         yield {s.name: s.url for s in SERVICES}
     finally:
         stop_all(started, echo=None)
-
-
-def _wait_for_index(fanout_url: str, timeout_s: float = 60) -> None:
-    """The fanout must have applied every seeded profile before an alert can reach them."""
-    deadline = time.monotonic() + timeout_s
-    lag = -1
-    while time.monotonic() < deadline:
-        lag = httpx.get(f"{fanout_url}/api/v1/index/status", timeout=5).json()["lag"]
-        if lag == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"fanout audience index still {lag} profiles behind")

@@ -40,3 +40,14 @@ def test_infrastructure_comes_from_the_shared_environment_names(
 def test_decode_explains_why_a_message_is_poison(raw: bytes | None, reason: str) -> None:
     with pytest.raises(PoisonMessageError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         decode(AlertPublished, raw)
+
+
+def test_resolve_applies_overrides_to_given_or_environment_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIRENE_KAFKA", "k1:9092")
+    assert ServiceSettings.resolve(http_port=9001).kafka == "k1:9092"
+    given = ServiceSettings(http_port=9002)
+    assert ServiceSettings.resolve(given) is given
+    changed = ServiceSettings.resolve(given, http_port=9003)
+    assert (changed.http_port, given.http_port) == (9003, 9002)

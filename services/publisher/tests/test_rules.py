@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from sirene.publisher.app import create_app
-from sirene.publisher.errors import InvalidInputError
 from sirene.publisher.service import (
     FINAL_RANK,
     STATUS_CODE,
@@ -20,6 +19,7 @@ from sirene.publisher.service import (
     schedule,
 )
 from sirene.publisher.settings import PublisherSettings
+from sirene.runtime.errors import InvalidInputError
 from sirene.schemas import (
     RECEIPT_RANK,
     AlertStatus,

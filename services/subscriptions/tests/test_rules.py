@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from sirene.runtime.errors import InvalidInputError
 from sirene.schemas import (
     Channel,
     DeliveryReceipt,
@@ -19,7 +20,6 @@ from sirene.schemas import (
     utcnow,
 )
 from sirene.subscriptions.app import create_app
-from sirene.subscriptions.errors import InvalidInputError
 from sirene.subscriptions.service import (
     dead_contact_changes,
     normalize_email,

@@ -4,6 +4,7 @@ channels, including SMS-only and voice-only citizens (no smartphone)."""
 from __future__ import annotations
 
 import random
+import time
 
 import httpx
 
@@ -101,3 +102,38 @@ def seed(subscriptions_url: str, *, count: int = 200) -> dict[str, int]:
                     f"{response.text[:300]}"
                 )
     return created
+
+
+def wait_until_routable(subscriptions_url: str, fanout_url: str, timeout_s: float = 60) -> None:
+    """Waits until every demo profile is published (outbox drained) and applied to the fanout's
+    audience index, so an alert sent right after seeding reaches everyone."""
+    deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    with httpx.Client(headers=headers, timeout=10) as client:
+        while True:
+            pending = _pending_profiles(client, subscriptions_url)
+            if pending == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{pending} citizen profiles still unpublished")
+            time.sleep(0.2)
+        lag = -1
+        while time.monotonic() < deadline:
+            lag = client.get(f"{fanout_url}/api/v1/index/status").json()["lag"]
+            if lag == 0:
+                return
+            time.sleep(0.2)
+    raise RuntimeError(f"fanout audience index still {lag} profiles behind")
+
+
+def _pending_profiles(client: httpx.Client, subscriptions_url: str) -> int:
+    pending, after = 0, None
+    while True:
+        params: dict[str, str | int] = {"limit": 200}
+        if after:
+            params["after"] = after
+        page = client.get(f"{subscriptions_url}/api/v1/citizens", params=params).json()
+        pending += sum(1 for c in page["items"] if c.get("profile_state") != "sent")
+        after = page.get("next_after")
+        if not page["items"] or not after:
+            return pending

@@ -2,7 +2,7 @@
 ops endpoints, masked structured logging."""
 
 from .consume import RawRecord, decode_records, records_of
-from .http import ops_router
+from .http import infra_lifespan, ops_router
 from .infra import Infra
 from .kafka import (
     BatchProducer,
@@ -33,6 +33,7 @@ __all__ = [
     "decode",
     "decode_records",
     "ensure_topics",
+    "infra_lifespan",
     "mask",
     "mask_phone",
     "ops_router",

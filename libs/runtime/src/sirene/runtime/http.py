@@ -1,12 +1,17 @@
-"""Operational HTTP endpoints every service serves: `/healthz`, `/readyz`, `/metrics`."""
+"""Operational HTTP endpoints every service serves (`/healthz`, `/readyz`, `/metrics`) and the
+lifespan of a service made of `Infra` and outbox relays."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .infra import Infra
+from .outbox import OutboxRelay
 
 
 def ops_router(infra: Infra) -> APIRouter:
@@ -31,3 +36,29 @@ def ops_router(infra: Infra) -> APIRouter:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def infra_lifespan(
+    infra: Infra,
+    *,
+    prepare: Sequence[Callable[[], Awaitable[None]]] = (),
+    relays: Sequence[OutboxRelay] = (),
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: runs `prepare` (e.g. index creation) in order, starts `infra`, then
+    the `relays`; on shutdown stops the relays (in reverse), then `infra`."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for step in prepare:
+            await step()
+        await infra.start()
+        for relay in relays:
+            relay.start()
+        try:
+            yield
+        finally:
+            for relay in reversed(relays):
+                await relay.stop()
+            await infra.stop()
+
+    return lifespan

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 
 from .settings import ServiceSettings
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 
 def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient[Document]:
@@ -21,3 +23,17 @@ def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient[Document]
         serverSelectionTimeoutMS=5_000,
         retryWrites=False,
     )
+
+
+BULK_CHUNK = 50
+"""Most write operations sent in one bulk write. FerretDB v1 (SQLite backend) holds one pooled
+SQLite connection per update while a bulk write runs and has 100 per database: a bulk write of
+more than about 100 updates to existing documents deadlocks the whole database (seen with
+v1.24.2; `tests` in libs/runtime reproduce it against the local stack). MongoDB is unaffected;
+the chunking costs it little."""
+
+
+def chunked(ops: Sequence[T], size: int = BULK_CHUNK) -> Iterator[list[T]]:
+    """`ops` in consecutive chunks of at most `size`."""
+    for start in range(0, len(ops), size):
+        yield list(ops[start : start + size])

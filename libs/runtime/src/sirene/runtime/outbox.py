@@ -19,7 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from sirene.schemas import utcnow
 
 from .kafka import BatchProducer
-from .mongo import Document
+from .mongo import Document, chunked
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class OutboxRelay:
             since = doc["outbox"].get("since")
             if isinstance(since, datetime):
                 self._lag.observe(max(0.0, (now - since.astimezone(UTC)).total_seconds()))
-        if marks:
-            await self._collection.bulk_write(marks, ordered=False)
+        for chunk in chunked(marks):
+            await self._collection.bulk_write(chunk, ordered=False)
         self._relayed.inc(len(sent))
         return len(docs)

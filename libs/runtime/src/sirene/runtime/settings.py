@@ -6,7 +6,7 @@ service's own prefix (e.g. `SIRENE_PUBLISHER_HTTP_PORT`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +80,15 @@ class ServiceSettings(BaseSettings):
             ):
                 raise ValueError(f"{name} holds a development placeholder secret")
         return self
+
+    @classmethod
+    def resolve(cls, settings: Self | None = None, **overrides: Any) -> Self:
+        """What `create_app(settings, **overrides)` runs with: `settings` with `overrides`
+        replacing fields, or, without `settings`, settings read from the environment and
+        `overrides` (handy in tests)."""
+        if settings is None:
+            return cls(**overrides)
+        return settings.model_copy(update=overrides) if overrides else settings
 
     def group_id(self, name: str) -> str:
         """The consumer group id for one of this service's subscribers."""

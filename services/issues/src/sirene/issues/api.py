@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
+
+from sirene.runtime.auth import TENANT_PATTERN, staff_tenant_dependency
+from sirene.runtime.errors import Catalogue, LanguageDep
 
 from . import service
 from .models import (
@@ -25,14 +26,12 @@ from .models import (
 from .repository import Repository
 from .settings import IssuesSettings
 
-_TEXTS = {
-    "unauthorized": (
-        "Anmeldung erforderlich (Authorization: Bearer <Token>).",
-        "Authentication required (Authorization: Bearer <token>).",
-    ),
-    "tenant_unknown": ("Diese Gemeinde gibt es hier nicht.", "No such municipality here."),
-    "report_not_found": ("Meldung nicht gefunden.", "Report not found."),
-}
+MESSAGES = Catalogue(
+    {
+        "tenant_unknown": ("Diese Gemeinde gibt es hier nicht.", "No such municipality here."),
+        "report_not_found": ("Meldung nicht gefunden.", "Report not found."),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,52 +49,19 @@ def get_context(request: Request) -> Context:
 
 
 ContextDep = Annotated[Context, Depends(get_context)]
-_bearer = HTTPBearer(auto_error=False, description="Staff token of one tenant.")
-
-
-def language_of(request: Request) -> str:
-    """'en' when the caller prefers English (Accept-Language), else German."""
-    accept = request.headers.get("accept-language", "")
-    return "en" if accept.strip().lower().startswith("en") else "de"
-
-
-LanguageDep = Annotated[str, Depends(language_of)]
-
-
-def _text(code: str, language: str) -> str:
-    german, english = _TEXTS[code]
-    return english if language == "en" else german
-
-
-async def staff_tenant(
-    ctx: ContextDep,
-    language: LanguageDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The tenant whose staff token the request carries; 401 otherwise."""
-    presented = credentials.credentials.encode() if credentials else b""
-    tenant: str | None = None
-    # Compare against every token (constant time each) so timing reveals nothing.
-    for candidate, token in ctx.settings.api_tokens.items():
-        if hmac.compare_digest(presented, token.get_secret_value().encode()) and presented:
-            tenant = candidate
-    if tenant is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=_text("unauthorized", language),
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return tenant
+staff_tenant = staff_tenant_dependency(get_context)
 
 
 async def public_tenant(
-    tenant: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")],
+    tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     ctx: ContextDep,
     language: LanguageDep,
 ) -> str:
     """The tenant named in the path, if this installation serves it; 404 otherwise."""
     if tenant not in ctx.settings.api_tokens:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_text("tenant_unknown", language))
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=MESSAGES.message("tenant_unknown", language)
+        )
     return tenant
 
 
@@ -129,7 +95,9 @@ async def get_public_report(
     """A report's public view: category, text, place and status, never the contact."""
     doc = await ctx.repo.get_report(tenant, report_id)
     if doc is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=_text("report_not_found", language))
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=MESSAGES.message("report_not_found", language)
+        )
     return ReportPublic(**service.public_view(doc, language))
 
 

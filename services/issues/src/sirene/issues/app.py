@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from sirene.runtime import Infra, ops_router
+from sirene.runtime import Infra, infra_lifespan, ops_router
 
 from .api import Context, router
 from .handlers import register_handlers
@@ -18,29 +16,17 @@ from .settings import IssuesSettings
 
 def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> FastAPI:
     """The issues app. `overrides` replace settings fields (handy in tests)."""
-    if settings is None:
-        settings = IssuesSettings(**overrides)
-    elif overrides:
-        settings = settings.model_copy(update=overrides)
+    settings = IssuesSettings.resolve(settings, **overrides)
     # No topics yet: reports are not published until the routing workflow exists.
     infra = Infra(settings, topics=[], redis=False)
     repo = Repository(infra.db)
     register_handlers(infra)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await repo.ensure_indexes()
-        await infra.start()
-        try:
-            yield
-        finally:
-            await infra.stop()
-
     app = FastAPI(
         title="Sirene issues",
         description="Citizen reports of problems in public space (Mängelmelder).",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=infra_lifespan(infra, prepare=[repo.ensure_indexes]),
     )
     app.state.ctx = Context(settings=settings, repo=repo)
     app.state.infra = infra

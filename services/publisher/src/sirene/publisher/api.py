@@ -3,19 +3,18 @@ function, shape the answer."""
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
 from pydantic import AwareDatetime
 
+from sirene.runtime.auth import staff_tenant_dependency
+from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
 from sirene.runtime.outbox import OutboxRelay
 
 from . import service
-from .errors import DomainError, InvalidInputError, message
+from .errors import MESSAGES
 from .metrics import REJECTED_INPUT
 from .models import AlertIn, AlertOut, AlertPage, ProgressOut
 from .repository import Repository
@@ -38,36 +37,7 @@ def get_context(request: Request) -> Context:
 
 
 ContextDep = Annotated[Context, Depends(get_context)]
-_bearer = HTTPBearer(auto_error=False, description="Staff token of one tenant.")
-
-
-def language_of(request: Request) -> str:
-    """'en' when the caller prefers English (Accept-Language), else German."""
-    accept = request.headers.get("accept-language", "")
-    return "en" if accept.strip().lower().startswith("en") else "de"
-
-
-async def staff_tenant(
-    request: Request,
-    ctx: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The tenant whose staff token the request carries; 401 otherwise."""
-    presented = credentials.credentials.encode() if credentials else b""
-    tenant: str | None = None
-    # Compare against every token (constant time each) so timing reveals nothing.
-    for candidate, token in ctx.settings.api_tokens.items():
-        if hmac.compare_digest(presented, token.get_secret_value().encode()) and presented:
-            tenant = candidate
-    if tenant is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=message("unauthorized", language_of(request)),
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return tenant
-
-
+staff_tenant = staff_tenant_dependency(get_context)
 TenantDep = Annotated[str, Depends(staff_tenant)]
 AlertIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -127,17 +97,6 @@ async def get_progress(alert_id: AlertIdPath, tenant: TenantDep, ctx: ContextDep
     return await service.progress(repo=ctx.repo, tenant=tenant, alert_id=alert_id)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
-    REJECTED_INPUT.labels(reason=exc.code).inc()
-    text = message(exc.code, language_of(request), **exc.params)
-    if isinstance(exc, InvalidInputError):
-        body: object = {"detail": [{"loc": list(exc.loc), "msg": text, "type": exc.code}]}
-    else:
-        body = {"detail": text, "code": exc.code}
-    return JSONResponse(body, status_code=exc.status_code)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Turns domain errors into 4xx answers in the caller's language."""
-    app.add_exception_handler(DomainError, _domain_error)
+    install_domain_error_handlers(app, catalogue=MESSAGES, rejected=REJECTED_INPUT)

@@ -3,13 +3,11 @@ the alert outbox relay and the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from sirene.runtime import Infra, ops_router
+from sirene.runtime import Infra, infra_lifespan, ops_router
 from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import ALERT_FANOUT, ALERT_PUBLISHED, DEAD_LETTER, DELIVERY_RECEIPT
 
@@ -23,10 +21,7 @@ from .settings import PublisherSettings
 
 def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> FastAPI:
     """The publisher app. `overrides` replace settings fields (handy in tests)."""
-    if settings is None:
-        settings = PublisherSettings(**overrides)
-    elif overrides:
-        settings = settings.model_copy(update=overrides)
+    settings = PublisherSettings.resolve(settings, **overrides)
     infra = Infra(
         settings,
         topics=[ALERT_PUBLISHED, ALERT_FANOUT, DELIVERY_RECEIPT, DEAD_LETTER],
@@ -46,22 +41,11 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
     )
     register_handlers(infra, repo=repo)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await repo.ensure_indexes()
-        await infra.start()
-        relay.start()
-        try:
-            yield
-        finally:
-            await relay.stop()
-            await infra.stop()
-
     app = FastAPI(
         title="Sirene publisher",
         description="Alerts and posts by town-hall staff; emits alert.published; live progress.",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=infra_lifespan(infra, prepare=[repo.ensure_indexes], relays=[relay]),
     )
     app.state.ctx = Context(settings=settings, repo=repo, relay=relay)
     app.state.infra = infra

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from sirene.runtime import Document
+from sirene.runtime.mongo import chunked
 
 _DUPLICATE_KEY = 11000
 
@@ -78,15 +79,14 @@ class Repository:
         updates only use $max/$min/$setOnInsert, so repeating them is harmless: an upsert
         race (duplicate key) is simply retried once."""
         for collection, ops in ((self.deliveries, deliveries), (self.alerts, alerts)):
-            if not ops:
-                continue
-            try:
-                await collection.bulk_write(list(ops), ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                    raise
-                await collection.bulk_write(list(ops), ordered=False)
+            for chunk in chunked(ops):
+                try:
+                    await collection.bulk_write(chunk, ordered=False)
+                except BulkWriteError as exc:
+                    errors = exc.details.get("writeErrors", [])
+                    if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                        raise
+                    await collection.bulk_write(chunk, ordered=False)
 
     async def delivery_counts(self, tenant: str, alert_id: str) -> list[tuple[str, int, int]]:
         """(channel, status code, tasks) for the tenant's alert."""

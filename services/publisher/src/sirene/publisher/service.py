@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pymongo import UpdateOne
 
 from sirene.runtime import Document
+from sirene.runtime.errors import ConflictError, InvalidInputError, NotFoundError
 from sirene.runtime.outbox import pending_outbox
 from sirene.schemas import (
     RECEIPT_RANK,
@@ -33,7 +34,6 @@ from sirene.schemas import (
 )
 
 from . import metrics
-from .errors import ConflictError, InvalidInputError, NotFoundError
 from .models import AlertIn, ChannelProgress, ProgressOut
 from .repository import Repository
 

@@ -3,13 +3,11 @@ the profile outbox relay and the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from sirene.runtime import Infra, ops_router
+from sirene.runtime import Infra, infra_lifespan, ops_router
 from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import CITIZEN_PROFILE, DEAD_LETTER, DELIVERY_RECEIPT
 
@@ -23,10 +21,7 @@ from .settings import SubscriptionsSettings
 
 def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) -> FastAPI:
     """The subscriptions app. `overrides` replace settings fields (handy in tests)."""
-    if settings is None:
-        settings = SubscriptionsSettings(**overrides)
-    elif overrides:
-        settings = settings.model_copy(update=overrides)
+    settings = SubscriptionsSettings.resolve(settings, **overrides)
     infra = Infra(settings, topics=[CITIZEN_PROFILE, DELIVERY_RECEIPT, DEAD_LETTER], redis=False)
     repo = Repository(infra.db)
     relay = OutboxRelay(
@@ -42,22 +37,11 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
     )
     register_handlers(infra, repo=repo, relay=relay)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await repo.ensure_indexes()
-        await infra.start()
-        relay.start()
-        try:
-            yield
-        finally:
-            await relay.stop()
-            await infra.stop()
-
     app = FastAPI(
         title="Sirene subscriptions",
         description="Citizens, topics, channels and contact points; publishes citizen.profile.",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=infra_lifespan(infra, prepare=[repo.ensure_indexes], relays=[relay]),
     )
     app.state.ctx = Context(settings=settings, repo=repo, relay=relay)
     app.state.infra = infra

@@ -13,6 +13,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from sirene.runtime import Document
+from sirene.runtime.errors import ConflictError, InvalidInputError, NotFoundError
 from sirene.runtime.outbox import pending_outbox
 from sirene.schemas import (
     Channel,
@@ -30,7 +31,6 @@ from sirene.schemas import (
 )
 
 from . import metrics
-from .errors import ConflictError, InvalidInputError, NotFoundError
 from .models import CitizenIn, CitizenPatch, ContactsIn, TopicIn
 from .repository import Repository
 

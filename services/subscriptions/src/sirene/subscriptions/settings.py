@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from sirene.runtime import ServiceSettings
-from sirene.runtime.settings import DEV_MARKERS
-
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+from sirene.runtime.auth import StaffTokensSettings
 
 
-class SubscriptionsSettings(ServiceSettings):
+class SubscriptionsSettings(StaffTokensSettings):
     """Where subscriptions listens, who may call it, which phone numbers it accepts."""
 
     model_config = SettingsConfigDict(env_prefix="SIRENE_SUBSCRIPTIONS_", extra="ignore")
 
     service_name: str = Field(default="subscriptions", description="Name in logs and metrics.")
     http_port: int = Field(default=8002, ge=0, le=65535, description="HTTP port (0 = any).")
-    api_tokens: dict[str, SecretStr] = Field(
-        default_factory=lambda: {"musterstadt": SecretStr("dev-token-musterstadt")},
-        description="Tenant id → staff bearer token (JSON in the environment).",
-    )
     default_region: str = Field(
         default="DE", description="Region assumed for phone numbers without a country code."
     )
@@ -45,20 +36,3 @@ class SubscriptionsSettings(ServiceSettings):
     @classmethod
     def _upper_countries(cls, value: list[str]) -> list[str]:
         return [v.upper() for v in value]
-
-    @model_validator(mode="after")
-    def _tokens_usable(self) -> SubscriptionsSettings:
-        check_api_tokens(self.api_tokens, production=self.environment == "production")
-        return self
-
-
-def check_api_tokens(tokens: dict[str, SecretStr], *, production: bool) -> None:
-    """Tenant ids must be slugs; tokens long enough; no placeholders in production."""
-    for tenant, token in tokens.items():
-        secret = token.get_secret_value()
-        if not _TENANT.match(tenant):
-            raise ValueError(f"api_tokens: {tenant!r} is not a tenant slug")
-        if len(secret) < 16:
-            raise ValueError(f"api_tokens: the token of {tenant} is shorter than 16 characters")
-        if production and any(marker in secret.lower() for marker in DEV_MARKERS):
-            raise ValueError(f"api_tokens: the token of {tenant} is a development placeholder")
