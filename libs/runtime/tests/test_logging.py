@@ -45,3 +45,15 @@ def test_json_formatter_masks_message_and_extra_fields() -> None:
     assert "15112345678" not in json.dumps(line)
     assert line["auth_token"] == "***"
     assert line["service"] == "svc"
+
+
+def test_text_formatter_masks_the_message_but_not_the_timestamp() -> None:
+    from sirene.runtime.logging import MaskingTextFormatter
+
+    formatter = MaskingTextFormatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("+4915112345678",), None)
+    record.created = 1_795_000_000.0
+    line = formatter.format(record)
+    assert "15112345678" not in line
+    assert line.startswith(formatter.formatTime(record, "%Y-%m-%d %H:%M:%S"))
+    assert "****" not in line.split(" to ")[0]

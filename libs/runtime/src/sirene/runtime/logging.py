@@ -83,10 +83,16 @@ class JsonFormatter(logging.Formatter):
 
 
 class MaskingTextFormatter(logging.Formatter):
-    """Human-readable lines for a terminal, masked like the JSON ones."""
+    """Human-readable lines for a terminal, masked like the JSON ones. Only the message and the
+    traceback are masked: the timestamp would otherwise look like a phone number."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
+        masked = logging.makeLogRecord(record.__dict__)
+        masked.msg, masked.args = mask(record.getMessage()), None
+        return super().format(masked)
+
+    def formatException(self, ei: Any) -> str:
+        return mask(super().formatException(ei))
 
 
 def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = True) -> None:

@@ -37,9 +37,10 @@ class ServiceSettings(BaseSettings):
         description="MongoDB (or FerretDB) connection string; may hold credentials.",
     )
     mongodb_db: str = Field(
-        default="sirene",
+        default="",
         validation_alias=AliasChoices("SIRENE_MONGODB_DB", "mongodb_db"),
-        description="Database name (each service uses its own collections).",
+        description="Database name; default `sirene_<service>`, so each service owns its data "
+        "(and, on FerretDB's SQLite backend, its own file).",
     )
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:36379/0"),
@@ -69,6 +70,12 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(
         default=True, validation_alias=AliasChoices("SIRENE_LOG_JSON", "log_json")
     )
+
+    @model_validator(mode="after")
+    def _own_database_by_default(self) -> ServiceSettings:
+        if not self.mongodb_db:
+            self.mongodb_db = "sirene_" + self.service_name.replace("-", "_")
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> ServiceSettings:
