@@ -94,8 +94,9 @@ class OutboxRelay:
         while True:
             self._wake.clear()
             try:
-                while await self.relay_once() == self._batch_size:
-                    pass
+                full_batch = True
+                while full_batch:  # a full batch means more may be waiting
+                    full_batch = await self.relay_once() == self._batch_size
             except asyncio.CancelledError:
                 raise
             except Exception:  # Kafka or MongoDB away: stay pending, try again next round

@@ -432,7 +432,7 @@ class SimulatorService:
             case twiml.Play():
                 call.played.append(verb.url)
             case twiml.Pause():
-                pass
+                return  # a simulated callee does not wait
 
     def _application_error(self, call: CallRecord, reason: str) -> None:
         call.error = reason

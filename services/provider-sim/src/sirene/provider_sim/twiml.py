@@ -40,7 +40,7 @@ class Gather:
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
-    pass
+    """`<Hangup/>`: the call ends here."""
 
 
 @dataclass(frozen=True, slots=True)
