@@ -10,16 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from sirene.devstack.channel_testing import (
+    produce,
+    receipt_from,
+    receipts_of,
+    send_tasks,
+    sim_state,
+)
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.provider_sim.app import ProviderSimulator
 from sirene.schemas import (
     DEAD_LETTER,
     DELIVERY_RECEIPT,
     Channel,
-    DeliveryReceipt,
-    DeliveryTask,
     ErrorClass,
     Lane,
     PushPlatform,
@@ -34,37 +38,8 @@ URGENT = delivery_topic(Channel.PUSH, Lane.URGENT)
 BULK = delivery_topic(Channel.PUSH, Lane.BULK)
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value=value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def _send_tasks(bootstrap: str, topic: str, *tasks: DeliveryTask) -> None:
-    await _produce(bootstrap, topic, [(t.citizen_id, t.model_dump_json().encode()) for t in tasks])
-
-
-def _of(task_id: str) -> Any:
-    def predicate(record: Any) -> bool:
-        return bool(json.loads(record.value).get("task_id") == task_id)
-
-    return predicate
-
-
-def _receipt(record: Any) -> DeliveryReceipt:
-    return DeliveryReceipt.model_validate_json(record.value)
-
-
 async def _device(sim: ProviderSimulator, token: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=sim.http_url) as http:
-        response = await http.get(f"/sim/devices/{token}")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    return await sim_state(sim, f"/sim/devices/{token}")
 
 
 async def test_apns_pushes_carry_interruption_level_collapse_id_and_expiry(
@@ -79,14 +54,14 @@ async def test_apns_pushes_carry_interruption_level_collapse_id_and_expiry(
     extreme = task_factory(tenant, token, severity=Severity.EXTREME)
     severe = task_factory(tenant, other, severity=Severity.SEVERE, lane=Lane.BULK)
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, extreme)
-        await _send_tasks(sirene_infra.kafka, BULK, severe)
-        first = await reader.collect(_of(extreme.task_id), count=1, timeout_s=30)
-        second = await reader.collect(_of(severe.task_id), count=1, timeout_s=30)
-    receipt = _receipt(first[0])
+        await send_tasks(sirene_infra.kafka, URGENT, extreme)
+        await send_tasks(sirene_infra.kafka, BULK, severe)
+        first = await reader.collect(receipts_of(extreme.task_id), count=1, timeout_s=30)
+        second = await reader.collect(receipts_of(severe.task_id), count=1, timeout_s=30)
+    receipt = receipt_from(first[0])
     assert receipt.status is ReceiptStatus.DELIVERED
     assert receipt.provider == "apns"
-    assert _receipt(second[0]).status is ReceiptStatus.DELIVERED
+    assert receipt_from(second[0]).status is ReceiptStatus.DELIVERED
     push = (await _device(simulator, token))["notifications"][0]
     assert push["id"] == receipt.provider_ref
     assert push["title"] == extreme.title
@@ -115,11 +90,11 @@ async def test_unregistered_and_bad_tokens_are_contact_dead(
     gone = task_factory(tenant, token)
     bad = task_factory(tenant, "not-a-device-token")
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, gone, bad)
-        gone_records = await reader.collect(_of(gone.task_id), count=1, timeout_s=30)
-        bad_records = await reader.collect(_of(bad.task_id), count=1, timeout_s=30)
+        await send_tasks(sirene_infra.kafka, URGENT, gone, bad)
+        gone_records = await reader.collect(receipts_of(gone.task_id), count=1, timeout_s=30)
+        bad_records = await reader.collect(receipts_of(bad.task_id), count=1, timeout_s=30)
     for record, code in ((gone_records[0], "Unregistered"), (bad_records[0], "BadDeviceToken")):
-        receipt = _receipt(record)
+        receipt = receipt_from(record)
         assert receipt.status is ReceiptStatus.FAILED
         assert (receipt.error_code, receipt.error_class) == (code, ErrorClass.CONTACT_DEAD)
     assert (await _device(simulator, token))["total_pushes"] == 0
@@ -139,9 +114,13 @@ async def test_fcm_tokens_go_through_fcm_v1(
     task = task_factory(tenant, fcm_token, push_platform=PushPlatform.FCM)
     dead = task_factory(tenant, dead_token, push_platform=PushPlatform.FCM)
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task, dead)
-        ok = _receipt((await reader.collect(_of(task.task_id), count=1, timeout_s=30))[0])
-        failed = _receipt((await reader.collect(_of(dead.task_id), count=1, timeout_s=30))[0])
+        await send_tasks(sirene_infra.kafka, URGENT, task, dead)
+        ok = receipt_from(
+            (await reader.collect(receipts_of(task.task_id), count=1, timeout_s=30))[0]
+        )
+        failed = receipt_from(
+            (await reader.collect(receipts_of(dead.task_id), count=1, timeout_s=30))[0]
+        )
     assert (ok.status, ok.provider) == (ReceiptStatus.DELIVERED, "fcm")
     assert ok.provider_ref is not None
     assert ok.provider_ref.startswith(f"projects/{worker.settings.fcm_project}/messages/")
@@ -165,10 +144,10 @@ async def test_redelivered_task_is_pushed_once_and_poison_is_dead_lettered(
     task = task_factory(tenant, token)
     marker = f"poison-{task.task_id}"
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT, DEAD_LETTER]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task, task)
-        await _produce(sirene_infra.kafka, URGENT, [("k", marker.encode())])
-        await reader.collect(_of(task.task_id), count=1, timeout_s=30)
-        await _send_tasks(sirene_infra.kafka, URGENT, task)
+        await send_tasks(sirene_infra.kafka, URGENT, task, task)
+        await produce(sirene_infra.kafka, URGENT, [("k", marker.encode())])
+        await reader.collect(receipts_of(task.task_id), count=1, timeout_s=30)
+        await send_tasks(sirene_infra.kafka, URGENT, task)
         await reader.collect(
             lambda r: r.topic == DEAD_LETTER and marker in json.loads(r.value)["payload"],
             count=1,
@@ -176,4 +155,4 @@ async def test_redelivered_task_is_pushed_once_and_poison_is_dead_lettered(
         )
         await asyncio.sleep(1.0)
     assert (await _device(simulator, token))["total_pushes"] == 1
-    assert len([r for r in reader.seen if _of(task.task_id)(r)]) == 1
+    assert len([r for r in reader.seen if receipts_of(task.task_id)(r)]) == 1

@@ -9,9 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
+from sirene.devstack.channel_testing import (
+    produce,
+    receipt_from,
+    receipts_of,
+    send_tasks,
+    sim_state,
+)
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.provider_sim.app import ProviderSimulator
 from sirene.runtime.twilio import TaskRef
@@ -19,8 +25,6 @@ from sirene.schemas import (
     DEAD_LETTER,
     DELIVERY_RECEIPT,
     Channel,
-    DeliveryReceipt,
-    DeliveryTask,
     ErrorClass,
     Lane,
     ReceiptStatus,
@@ -34,37 +38,8 @@ URGENT = delivery_topic(Channel.SMS, Lane.URGENT)
 BULK = delivery_topic(Channel.SMS, Lane.BULK)
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value=value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def _send_tasks(bootstrap: str, topic: str, *tasks: DeliveryTask) -> None:
-    await _produce(bootstrap, topic, [(t.citizen_id, t.model_dump_json().encode()) for t in tasks])
-
-
-def _receipts_of(task_id: str) -> Any:
-    def predicate(record: Any) -> bool:
-        return bool(json.loads(record.value).get("task_id") == task_id)
-
-    return predicate
-
-
-def _receipt(record: Any) -> DeliveryReceipt:
-    return DeliveryReceipt.model_validate_json(record.value)
-
-
 async def _phone(sim: ProviderSimulator, number: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=sim.http_url) as http:
-        response = await http.get(f"/sim/phones/{number}")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    return await sim_state(sim, f"/sim/phones/{number}")
 
 
 async def test_task_is_sent_and_status_callbacks_become_receipts(
@@ -77,9 +52,9 @@ async def test_task_is_sent_and_status_callbacks_become_receipts(
 ) -> None:
     task = task_factory(tenant, number)
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task)
-        records = await reader.collect(_receipts_of(task.task_id), count=3, timeout_s=30)
-    receipts = [_receipt(r) for r in records]
+        await send_tasks(sirene_infra.kafka, URGENT, task)
+        records = await reader.collect(receipts_of(task.task_id), count=3, timeout_s=30)
+    receipts = [receipt_from(r) for r in records]
     statuses = [r.status for r in receipts]
     assert statuses.count(ReceiptStatus.SENT) == 2  # the hand-off and Twilio's "sent" callback
     assert ReceiptStatus.DELIVERED in statuses
@@ -111,15 +86,15 @@ async def test_redelivered_task_is_not_sent_twice(
 ) -> None:
     task = task_factory(tenant, number, lane=Lane.BULK)
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, BULK, task)
-        await reader.collect(_receipts_of(task.task_id), count=3, timeout_s=30)
+        await send_tasks(sirene_infra.kafka, BULK, task)
+        await reader.collect(receipts_of(task.task_id), count=3, timeout_s=30)
         # Redelivery (e.g. after a crash before the offset commit), also in one batch twice.
-        await _send_tasks(sirene_infra.kafka, BULK, task, task)
+        await send_tasks(sirene_infra.kafka, BULK, task, task)
         marker = task_factory(tenant, number, lane=Lane.BULK)
-        await _send_tasks(sirene_infra.kafka, BULK, marker)
-        await reader.collect(_receipts_of(marker.task_id), count=3, timeout_s=30)
+        await send_tasks(sirene_infra.kafka, BULK, marker)
+        await reader.collect(receipts_of(marker.task_id), count=3, timeout_s=30)
         await asyncio.sleep(0.5)
-        handoffs = [_receipt(r) for r in reader.seen if _receipts_of(task.task_id)(r)]
+        handoffs = [receipt_from(r) for r in reader.seen if receipts_of(task.task_id)(r)]
     assert len(handoffs) == 3  # hand-off, sent, delivered: nothing from the redeliveries
     phone = await _phone(simulator, number)
     assert phone["total_messages"] == 2  # the task once, the marker once
@@ -166,13 +141,13 @@ async def test_status_callback_with_wrong_signature_is_refused_and_changes_nothi
             data=form,
             headers={"X-Twilio-Signature": valid.compute_signature(full_url, form)},
         )
-        records = await reader.collect(_receipts_of(task.task_id), count=1, timeout_s=20)
+        records = await reader.collect(receipts_of(task.task_id), count=1, timeout_s=20)
         await asyncio.sleep(1.0)
     assert (wrong.status_code, missing.status_code, replayed.status_code) == (403, 403, 403)
     assert signed.status_code == 204
-    matching = [r for r in reader.seen if _receipts_of(task.task_id)(r)]
+    matching = [r for r in reader.seen if receipts_of(task.task_id)(r)]
     assert len(matching) == len(records) == 1  # only the correctly signed callback
-    assert _receipt(matching[0]).status is ReceiptStatus.DELIVERED
+    assert receipt_from(matching[0]).status is ReceiptStatus.DELIVERED
 
 
 async def test_dead_number_and_invalid_number_are_contact_dead(
@@ -192,18 +167,18 @@ async def test_dead_number_and_invalid_number_are_contact_dead(
     dead = task_factory(tenant, number)
     invalid = task_factory(tenant, "0301234567")  # not E.164: Twilio answers 21211
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, dead, invalid)
+        await send_tasks(sirene_infra.kafka, URGENT, dead, invalid)
         dead_records = await reader.collect(
             lambda r: (
-                _receipts_of(dead.task_id)(r) and json.loads(r.value)["status"] == "undelivered"
+                receipts_of(dead.task_id)(r) and json.loads(r.value)["status"] == "undelivered"
             ),
             count=1,
             timeout_s=30,
         )
-        invalid_records = await reader.collect(_receipts_of(invalid.task_id), count=1)
-    undelivered = _receipt(dead_records[0])
+        invalid_records = await reader.collect(receipts_of(invalid.task_id), count=1)
+    undelivered = receipt_from(dead_records[0])
     assert (undelivered.error_code, undelivered.error_class) == ("30005", ErrorClass.CONTACT_DEAD)
-    failed = _receipt(invalid_records[0])
+    failed = receipt_from(invalid_records[0])
     assert failed.status is ReceiptStatus.FAILED
     assert (failed.error_code, failed.error_class) == ("21211", ErrorClass.CONTACT_DEAD)
 
@@ -223,9 +198,9 @@ async def test_expired_task_is_never_sent(
         tenant, number, published_at=now - timedelta(hours=2), expires=now - timedelta(hours=1)
     )
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task)
-        records = await reader.collect(_receipts_of(task.task_id), count=1, timeout_s=30)
-    assert _receipt(records[0]).status is ReceiptStatus.EXPIRED
+        await send_tasks(sirene_infra.kafka, URGENT, task)
+        records = await reader.collect(receipts_of(task.task_id), count=1, timeout_s=30)
+    assert receipt_from(records[0]).status is ReceiptStatus.EXPIRED
     assert (await _phone(simulator, number))["total_messages"] == 0
 
 
@@ -235,7 +210,7 @@ async def test_malformed_task_goes_to_the_dead_letter_topic(
     good = task_factory(tenant, number)
     marker = f"not-a-task-{good.task_id}"
     async with TopicReader(sirene_infra.kafka, [DEAD_LETTER, DELIVERY_RECEIPT]) as reader:
-        await _produce(
+        await produce(
             sirene_infra.kafka,
             URGENT,
             [
@@ -254,7 +229,7 @@ async def test_malformed_task_goes_to_the_dead_letter_topic(
             timeout_s=30,
         )
         # The good task behind the poison ones is still delivered.
-        await reader.collect(_receipts_of(good.task_id), count=1, timeout_s=30)
+        await reader.collect(receipts_of(good.task_id), count=1, timeout_s=30)
     letter = json.loads(letters[0].value)
     assert letter["source_topic"] == URGENT
     assert "schema violation" in letter["reason"]
@@ -266,5 +241,5 @@ async def test_ops_endpoints(worker: Any) -> None:
         metrics = await http.get("/metrics")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"kafka": "ok", "redis": "ok"}
-    assert "sirene_sms_handoffs_total" in metrics.text
-    assert "sirene_sms_publish_to_handoff_seconds_bucket" in metrics.text
+    assert "sirene_delivery_handoffs_total" in metrics.text
+    assert 'sirene_publish_to_handoff_seconds_bucket{channel="sms",lane="urgent"' in metrics.text

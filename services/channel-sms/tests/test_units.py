@@ -1,11 +1,10 @@
-"""Unit tests (no network): Twilio helpers of sirene.runtime.twilio, SMS status mapping, and
-the shared pipeline module being identical in all channel workers."""
+"""Unit tests (no network): Twilio helpers of sirene.runtime.twilio and the SMS status
+mapping."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,13 +190,3 @@ def test_sms_status_mapping(form: dict[str, str], expected: tuple[Any, ...] | No
         Channel.SMS,
     )
     assert receipt.exercise is True
-
-
-def test_pipeline_module_is_identical_in_every_channel_worker() -> None:
-    services = Path(__file__).resolve().parents[2]
-    copies = {
-        name: (services / name / "src" / "sirene" / name.replace("-", "_") / "pipeline.py")
-        for name in ("channel-sms", "channel-voice", "channel-push")
-    }
-    texts = {name: path.read_text() for name, path in copies.items()}
-    assert len(set(texts.values())) == 1, "pipeline.py copies drifted apart"

@@ -9,9 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
+from sirene.devstack.channel_testing import (
+    produce,
+    receipt_from,
+    receipts_of,
+    send_tasks,
+    sim_state,
+)
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.provider_sim.app import ProviderSimulator
 from sirene.runtime.twilio import TaskRef
@@ -19,8 +25,6 @@ from sirene.schemas import (
     DEAD_LETTER,
     DELIVERY_RECEIPT,
     Channel,
-    DeliveryReceipt,
-    DeliveryTask,
     ErrorClass,
     Lane,
     Language,
@@ -34,40 +38,8 @@ URGENT = delivery_topic(Channel.VOICE, Lane.URGENT)
 BULK = delivery_topic(Channel.VOICE, Lane.BULK)
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value=value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def _send_tasks(bootstrap: str, topic: str, *tasks: DeliveryTask) -> None:
-    await _produce(bootstrap, topic, [(t.citizen_id, t.model_dump_json().encode()) for t in tasks])
-
-
-def _of(task_id: str, status: str | None = None) -> Any:
-    def predicate(record: Any) -> bool:
-        value = json.loads(record.value)
-        return bool(
-            value.get("task_id") == task_id and (status is None or value["status"] == status)
-        )
-
-    return predicate
-
-
-def _receipt(record: Any) -> DeliveryReceipt:
-    return DeliveryReceipt.model_validate_json(record.value)
-
-
 async def _phone(sim: ProviderSimulator, number: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=sim.http_url) as http:
-        response = await http.get(f"/sim/phones/{number}")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    return await sim_state(sim, f"/sim/phones/{number}")
 
 
 async def test_call_speaks_the_warning_and_pressing_1_confirms(
@@ -80,10 +52,10 @@ async def test_call_speaks_the_warning_and_pressing_1_confirms(
 ) -> None:
     task = task_factory(tenant, number, body="Achtung. Hochwasser in der Altstadt.")
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task)
-        await reader.collect(_of(task.task_id, "delivered"), count=1, timeout_s=30)
-        records = [r for r in reader.seen if _of(task.task_id)(r)]
-    receipts = {r.status: r for r in map(_receipt, records)}
+        await send_tasks(sirene_infra.kafka, URGENT, task)
+        await reader.collect(receipts_of(task.task_id, "delivered"), count=1, timeout_s=30)
+        records = [r for r in reader.seen if receipts_of(task.task_id)(r)]
+    receipts = {r.status: r for r in map(receipt_from, records)}
     assert set(receipts) == {
         ReceiptStatus.SENT,
         ReceiptStatus.CONFIRMED,
@@ -124,11 +96,11 @@ async def test_english_call_and_busy_line(
     english = task_factory(tenant, number, language=Language.EN, body="Flood warning.")
     busy = task_factory(tenant, busy_number, lane=Lane.BULK)
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, english)
-        await _send_tasks(sirene_infra.kafka, BULK, busy)
-        await reader.collect(_of(english.task_id, "delivered"), count=1, timeout_s=30)
-        failed = await reader.collect(_of(busy.task_id, "failed"), count=1, timeout_s=30)
-    receipt = _receipt(failed[0])
+        await send_tasks(sirene_infra.kafka, URGENT, english)
+        await send_tasks(sirene_infra.kafka, BULK, busy)
+        await reader.collect(receipts_of(english.task_id, "delivered"), count=1, timeout_s=30)
+        failed = await reader.collect(receipts_of(busy.task_id, "failed"), count=1, timeout_s=30)
+    receipt = receipt_from(failed[0])
     assert (receipt.error_code, receipt.error_class) == ("busy", ErrorClass.TRANSIENT)
     call = (await _phone(simulator, number))["calls"][0]
     assert call["spoken"][0]["language"] == "en-GB"
@@ -160,7 +132,7 @@ async def test_webhooks_with_wrong_signature_are_refused(
             answers.append((await http.post(path, params=params, data=form)).status_code)
         await asyncio.sleep(1.5)
     assert answers == [403] * 6
-    assert not [r for r in reader.seen if _of(task.task_id)(r)]
+    assert not [r for r in reader.seen if receipts_of(task.task_id)(r)]
 
 
 async def test_redelivered_task_calls_once_and_poison_is_dead_lettered(
@@ -174,10 +146,10 @@ async def test_redelivered_task_calls_once_and_poison_is_dead_lettered(
     task = task_factory(tenant, number)
     marker = f"poison-{task.task_id}"
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT, DEAD_LETTER]) as reader:
-        await _send_tasks(sirene_infra.kafka, URGENT, task, task)
-        await _produce(sirene_infra.kafka, URGENT, [("k", marker.encode())])
-        await reader.collect(_of(task.task_id, "delivered"), count=1, timeout_s=30)
-        await _send_tasks(sirene_infra.kafka, URGENT, task)
+        await send_tasks(sirene_infra.kafka, URGENT, task, task)
+        await produce(sirene_infra.kafka, URGENT, [("k", marker.encode())])
+        await reader.collect(receipts_of(task.task_id, "delivered"), count=1, timeout_s=30)
+        await send_tasks(sirene_infra.kafka, URGENT, task)
         await reader.collect(
             lambda r: r.topic == DEAD_LETTER and marker in json.loads(r.value)["payload"],
             count=1,
@@ -185,5 +157,5 @@ async def test_redelivered_task_calls_once_and_poison_is_dead_lettered(
         )
         await asyncio.sleep(1.0)
     assert (await _phone(simulator, number))["total_calls"] == 1
-    sent = [r for r in reader.seen if _of(task.task_id, "sent")(r)]
+    sent = [r for r in reader.seen if receipts_of(task.task_id, "sent")(r)]
     assert len(sent) == 1

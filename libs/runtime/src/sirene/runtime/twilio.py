@@ -1,6 +1,7 @@
 """Twilio wiring shared by channel-sms and channel-voice: settings, an async HTTP client that
-can point the official `twilio` library at another base URL (the provider simulator), error
-classification, callback URLs, and verification of `X-Twilio-Signature` on webhooks.
+can point the official `twilio` library at another base URL (the provider simulator) and the
+worker's client holder (`TwilioClients`), error classification (`failed_hand_off` for a call
+that raised), callback URLs, and verification of `X-Twilio-Signature` on webhooks.
 
 Contract of the webhook helper: `verified_form(request, ...)` returns the form parameters only
 when the signature matches the URL as Twilio called it (`public_url` + path + query); anything
@@ -30,7 +31,8 @@ from yarl import URL
 from sirene.schemas import Channel, DeliveryReceipt, DeliveryTask, ErrorClass, ReceiptStatus
 from sirene.schemas.common import EntityId, TenantId
 
-from .settings import ServiceSettings
+from .delivery import ChannelSettings, Outcome
+from .logging import mask_phone
 
 log = logging.getLogger(__name__)
 _http_log = logging.getLogger(f"{__name__}.http")
@@ -70,8 +72,9 @@ TRANSIENT_CODES = frozenset(
 """Twilio error codes worth trying again later."""
 
 
-class TwilioServiceSettings(ServiceSettings):
-    """Settings of a service that talks to Twilio. Subclasses set their own `env_prefix`.
+class TwilioServiceSettings(ChannelSettings):
+    """Settings of a channel worker that talks to Twilio (plus `provider_concurrency`,
+    `batch_size`, `dedup_ttl_s` of `ChannelSettings`). Subclasses set their own `env_prefix`.
 
     Defaults point at the provider simulator's development account on 127.0.0.1:8010."""
 
@@ -90,15 +93,6 @@ class TwilioServiceSettings(ServiceSettings):
         default="+15005550006", pattern=r"^\+[1-9]\d{1,14}$", description="Sender number (E.164)."
     )
     twilio_timeout_s: float = Field(default=10.0, gt=0, description="Per API request.")
-    provider_concurrency: int = Field(
-        default=64, ge=1, le=1000, description="Provider requests in flight per worker process."
-    )
-    batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Tasks consumed per batch and lane."
-    )
-    dedup_ttl_s: int = Field(
-        default=7 * 24 * 3600, ge=60, description="How long a task's dedup claim is kept."
-    )
 
 
 class BaseUrlTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -163,6 +157,31 @@ def create_twilio_client(settings: TwilioServiceSettings) -> tuple[Client, BaseU
     return client, http
 
 
+class TwilioClients:
+    """The twilio `Client` of a worker. Contract: `start()` inside the running event loop (the
+    HTTP client owns an aiohttp session, which belongs to that loop) before `client` is used;
+    `stop()` at shutdown."""
+
+    def __init__(self, settings: TwilioServiceSettings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+        self._http: BaseUrlTwilioHttpClient | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("TwilioClients.start() was not awaited")
+        return self._client
+
+    async def start(self) -> None:
+        self._client, self._http = create_twilio_client(self.settings)
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = self._http = None
+
+
 def error_class_for_code(code: int | str | None) -> ErrorClass:
     """How a Twilio error code (API error or ErrorCode of a status callback) is handled."""
     try:
@@ -190,6 +209,29 @@ def classify_exception(exc: BaseException) -> tuple[ErrorClass, str]:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ErrorClass.TRANSIENT, type(exc).__name__[:40]
     return ErrorClass.TRANSIENT, type(exc).__name__[:40]
+
+
+def failed_hand_off(
+    task: DeliveryTask, exc: BaseException, *, noun: str, logger: logging.Logger
+) -> Outcome:
+    """The FAILED outcome of a twilio API call that raised (classified by
+    `classify_exception`), logged on `logger` with the number masked."""
+    error_class, code = classify_exception(exc)
+    logger.warning(
+        f"{task.channel.value} hand-off failed",
+        extra={
+            "task_id": task.task_id,
+            "to": mask_phone(task.address),
+            "error_code": code,
+            "error_class": error_class.value,
+        },
+    )
+    return Outcome(
+        ReceiptStatus.FAILED,
+        error_code=code,
+        error_class=error_class,
+        detail=f"twilio rejected the {noun} ({code})",
+    )
 
 
 class TaskRef(BaseModel):
@@ -311,11 +353,13 @@ __all__ = [
     "TWILIO_API",
     "BaseUrlTwilioHttpClient",
     "TaskRef",
+    "TwilioClients",
     "TwilioServiceSettings",
     "callback_url",
     "classify_exception",
     "create_twilio_client",
     "error_class_for_code",
+    "failed_hand_off",
     "signed_url",
     "verified_form",
 ]

@@ -1,15 +1,9 @@
-"""Metrics of channel-push, declared once. Labels are bounded (never a token or a text)."""
+"""Metrics specific to channel-push, declared once; labels are bounded (never a token or a text).
+The delivery metrics every channel worker shares are in `sirene.runtime.metric_defs`."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter
-
-from sirene.schemas import Channel
-
-from .pipeline import ChannelMetrics
-
-METRICS = ChannelMetrics.declare(Channel.PUSH)
-"""Hand-offs, skipped tasks, receipts, provider latency, publish→hand-off latency."""
 
 PROVIDER_ANSWERS = Counter(
     "sirene_push_provider_answers_total",

@@ -17,6 +17,7 @@ from aioapns.common import NotificationResult
 from aioapns.connection import APNsProductionClientProtocol
 
 from sirene.runtime import mask
+from sirene.runtime.delivery import Outcome
 from sirene.schemas import (
     DeliveryTask,
     ErrorClass,
@@ -28,7 +29,6 @@ from sirene.schemas import (
 )
 
 from .metrics import PROVIDER_ANSWERS
-from .pipeline import Outcome
 from .settings import ChannelPushSettings
 
 log = logging.getLogger(__name__)

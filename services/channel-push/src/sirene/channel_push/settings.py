@@ -9,10 +9,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from sirene.runtime import ServiceSettings
+from sirene.runtime.delivery import ChannelSettings
 
 
-class ChannelPushSettings(ServiceSettings):
+class ChannelPushSettings(ChannelSettings):
     """How the push worker reaches APNs and FCM."""
 
     model_config = SettingsConfigDict(env_prefix="SIRENE_CHANNEL_PUSH_", extra="ignore")
@@ -63,12 +63,6 @@ class ChannelPushSettings(ServiceSettings):
     provider_timeout_s: float = Field(default=10.0, gt=0, description="Per provider request.")
     provider_concurrency: int = Field(
         default=200, ge=1, le=5000, description="Pushes in flight per worker process."
-    )
-    batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Tasks consumed per batch and lane."
-    )
-    dedup_ttl_s: int = Field(
-        default=7 * 24 * 3600, ge=60, description="How long a task's dedup claim is kept."
     )
 
     @field_validator("apns_cert_dir", "apns_ca_file", "apns_key_file")

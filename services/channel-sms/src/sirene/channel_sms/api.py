@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from sirene.runtime import BatchProducer
+from sirene.runtime.delivery import emit_receipts
 from sirene.runtime.twilio import TaskRef, verified_form
 
-from .metrics import CALLBACKS, METRICS
-from .pipeline import emit_receipts
+from .metrics import CALLBACKS
 from .service import STATUS_PATH, status_receipt
 from .settings import ChannelSmsSettings
 
@@ -36,7 +36,7 @@ def twilio_router(settings: ChannelSmsSettings, producer: BatchProducer) -> APIR
             CALLBACKS.labels("ignored").inc()
         else:
             # Answered only after Kafka acknowledged; if Kafka fails Twilio gets a 5xx and retries.
-            await emit_receipts(producer, METRICS, [receipt])
+            await emit_receipts(producer, [receipt])
             CALLBACKS.labels("receipt").inc()
         return Response(status_code=204)
 

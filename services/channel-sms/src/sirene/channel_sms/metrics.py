@@ -1,15 +1,9 @@
-"""Metrics of channel-sms, declared once. Labels are bounded (never a number or a text)."""
+"""Metrics specific to channel-sms, declared once; labels are bounded (never a number or a text).
+The delivery metrics every channel worker shares are in `sirene.runtime.metric_defs`."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter
-
-from sirene.schemas import Channel
-
-from .pipeline import ChannelMetrics
-
-METRICS = ChannelMetrics.declare(Channel.SMS)
-"""Hand-offs, skipped tasks, receipts, provider latency, publish→hand-off latency."""
 
 CALLBACKS = Counter(
     "sirene_sms_status_callbacks_total",

@@ -7,11 +7,9 @@ import logging
 
 from twilio.rest import Client
 
-from sirene.runtime import mask_phone
-from sirene.runtime.twilio import TaskRef, callback_url, classify_exception, error_class_for_code
+from sirene.runtime.delivery import Outcome
+from sirene.runtime.twilio import TaskRef, callback_url, error_class_for_code, failed_hand_off
 from sirene.schemas import Channel, DeliveryReceipt, DeliveryTask, ReceiptStatus
-
-from .pipeline import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +35,7 @@ async def send_sms(task: DeliveryTask, *, client: Client, sender: str, public_ur
             to=task.address, from_=sender, body=task.body, status_callback=status_callback
         )
     except Exception as exc:  # classified: TwilioException, timeouts, connection errors
-        error_class, code = classify_exception(exc)
-        log.warning(
-            "sms hand-off failed",
-            extra={
-                "task_id": task.task_id,
-                "to": mask_phone(task.address),
-                "error_code": code,
-                "error_class": error_class.value,
-            },
-        )
-        return Outcome(
-            ReceiptStatus.FAILED,
-            error_code=code,
-            error_class=error_class,
-            detail=f"twilio rejected the message ({code})",
-        )
+        return failed_hand_off(task, exc, noun="message", logger=log)
     return Outcome(ReceiptStatus.SENT, provider_ref=str(message.sid))
 
 

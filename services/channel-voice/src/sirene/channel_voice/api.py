@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from sirene.runtime import BatchProducer
+from sirene.runtime.delivery import emit_receipts
 from sirene.runtime.twilio import TaskRef, callback_url, verified_form
 from sirene.schemas import DeliveryReceipt
 
-from .metrics import METRICS, WEBHOOKS
-from .pipeline import emit_receipts
+from .metrics import WEBHOOKS
 from .repository import ScriptStore
 from .service import (
     GATHER_PATH,
@@ -53,7 +53,7 @@ def twilio_router(
         if receipt is None:
             WEBHOOKS.labels(kind, "ignored").inc()
             return
-        await emit_receipts(producer, METRICS, [receipt])
+        await emit_receipts(producer, [receipt])
         WEBHOOKS.labels(kind, "receipt").inc()
 
     @router.post(TWIML_PATH)

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from twilio.rest import Client
 
 from sirene.runtime import Infra, ops_router
-from sirene.runtime.twilio import create_twilio_client
-from sirene.schemas import (
-    DEAD_LETTER,
-    DELIVERY_RECEIPT,
-    Channel,
-    DeliveryTask,
-    Lane,
-    delivery_topic,
-)
+from sirene.runtime.delivery import Outcome, delivery_topics, delivery_worker, worker_lifespan
+from sirene.runtime.twilio import TwilioClients
+from sirene.schemas import Channel, DeliveryTask
 
 from .api import twilio_router
-from .handlers import register_task_handlers
-from .metrics import METRICS
-from .pipeline import DeliveryPipeline, Outcome
 from .repository import ScriptStore
 from .service import PROVIDER, place_call
 from .settings import ChannelVoiceSettings
 
-TOPICS = [
-    *(delivery_topic(Channel.VOICE, lane) for lane in Lane),
-    DELIVERY_RECEIPT,
-    DEAD_LETTER,
-]
+TOPICS = delivery_topics(Channel.VOICE)
 
 
 def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -> FastAPI:
@@ -40,12 +24,12 @@ def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -
     settings = settings or ChannelVoiceSettings(**overrides)
     infra = Infra(settings, topics=TOPICS, mongo=False)
     scripts = ScriptStore(infra.redis)
-    twilio: dict[str, Client] = {}
+    twilio = TwilioClients(settings)
 
     async def deliver(task: DeliveryTask) -> Outcome:
         return await place_call(
             task,
-            client=twilio["client"],
+            client=twilio.client,
             scripts=scripts,
             sender=settings.twilio_from,
             public_url=settings.base_url,
@@ -53,33 +37,10 @@ def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -
             script_grace_s=settings.script_grace_s,
         )
 
-    pipeline = DeliveryPipeline(
-        channel=Channel.VOICE,
-        provider=PROVIDER,
-        service=settings.service_name,
-        producer=infra.producer,
-        redis=infra.redis,
-        deliver=deliver,
-        metrics=METRICS,
-        concurrency=settings.provider_concurrency,
-        dedup_ttl_s=settings.dedup_ttl_s,
+    pipeline = delivery_worker(
+        infra, settings, channel=Channel.VOICE, provider=PROVIDER, deliver=deliver
     )
-    register_task_handlers(infra, pipeline, max_records=settings.batch_size)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The twilio HTTP client owns an aiohttp session, which belongs to the running loop.
-        twilio["client"], http = create_twilio_client(settings)
-        try:
-            await infra.start()
-            try:
-                yield
-            finally:
-                await infra.stop()
-        finally:
-            await http.close()
-
-    app = FastAPI(title="Sirene channel-voice", lifespan=lifespan)
+    app = FastAPI(title="Sirene channel-voice", lifespan=worker_lifespan(infra, twilio))
     app.include_router(ops_router(infra))
     app.include_router(twilio_router(settings, infra.producer, scripts))
     app.state.infra = infra

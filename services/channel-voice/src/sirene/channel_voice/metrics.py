@@ -1,15 +1,9 @@
-"""Metrics of channel-voice, declared once. Labels are bounded (never a number or a text)."""
+"""Metrics specific to channel-voice, declared once; labels are bounded (never a number or a text).
+The delivery metrics every channel worker shares are in `sirene.runtime.metric_defs`."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter
-
-from sirene.schemas import Channel
-
-from .pipeline import ChannelMetrics
-
-METRICS = ChannelMetrics.declare(Channel.VOICE)
-"""Hand-offs, skipped tasks, receipts, provider latency, publish→hand-off latency."""
 
 WEBHOOKS = Counter(
     "sirene_voice_webhooks_total",

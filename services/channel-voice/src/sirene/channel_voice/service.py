@@ -9,8 +9,8 @@ from datetime import datetime
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from sirene.runtime import mask_phone
-from sirene.runtime.twilio import TaskRef, callback_url, classify_exception
+from sirene.runtime.delivery import Outcome
+from sirene.runtime.twilio import TaskRef, callback_url, failed_hand_off
 from sirene.schemas import (
     Channel,
     DeliveryReceipt,
@@ -21,7 +21,6 @@ from sirene.schemas import (
     utcnow,
 )
 
-from .pipeline import Outcome
 from .repository import Script, ScriptStore
 
 log = logging.getLogger(__name__)
@@ -78,22 +77,7 @@ async def place_call(
             machine_detection=machine_detection,
         )
     except Exception as exc:  # classified: TwilioException, timeouts, connection errors
-        error_class, code = classify_exception(exc)
-        log.warning(
-            "call hand-off failed",
-            extra={
-                "task_id": task.task_id,
-                "to": mask_phone(task.address),
-                "error_code": code,
-                "error_class": error_class.value,
-            },
-        )
-        return Outcome(
-            ReceiptStatus.FAILED,
-            error_code=code,
-            error_class=error_class,
-            detail=f"twilio rejected the call ({code})",
-        )
+        return failed_hand_off(task, exc, noun="call", logger=log)
     return Outcome(ReceiptStatus.SENT, provider_ref=str(call.sid))
 
 

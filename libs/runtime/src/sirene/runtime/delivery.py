@@ -1,10 +1,14 @@
-"""The delivery pipeline every channel worker runs on a batch of tasks: decode (poison →
-dead-letter), drop expired tasks (receipt `expired`), claim each task in Redis, hand the claimed
-ones to the provider with bounded concurrency, and emit all receipts in one Kafka batch.
+"""The delivery pipeline every channel worker (channel-sms, channel-voice, channel-push) runs on
+a batch of tasks: decode (poison → dead-letter), drop expired tasks (receipt `expired`), claim
+each task in Redis, hand the claimed ones to the provider with bounded concurrency, and emit all
+receipts in one Kafka batch. Also the wiring around it: one subscriber per lane
+(`register_task_handlers`, `delivery_worker`), the topics of a channel worker
+(`delivery_topics`), its common settings (`ChannelSettings`) and its lifespan
+(`worker_lifespan`).
 
-This module is channel-agnostic and kept byte-identical in channel-sms, channel-voice and
-channel-push (a test checks that) until it moves to `sirene.runtime`; services may not import
-each other.
+This module is channel-agnostic: a worker supplies its channel, its provider name and a
+`Deliver` function. Metrics are the shared `sirene_delivery_*` / `sirene_provider_*` /
+`sirene_publish_*` collectors of `sirene.runtime.metric_defs`, labelled by `channel`.
 
 Contract: `DeliveryPipeline.handle()` is called once per consumed batch. It returns after every
 receipt of the batch is acknowledged by Kafka, so the offsets committed afterwards never run
@@ -17,15 +21,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
+from fastapi import FastAPI
+from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
-from prometheus_client import Counter, Histogram
+from pydantic import Field
 from redis.asyncio import Redis
 
-from sirene.runtime import BatchProducer, dead_letter, decode_records
 from sirene.schemas import (
+    DEAD_LETTER,
     DELIVERY_RECEIPT,
     Channel,
     DeliveryReceipt,
@@ -33,15 +41,40 @@ from sirene.schemas import (
     ErrorClass,
     Lane,
     ReceiptStatus,
+    delivery_topic,
     utcnow,
 )
+
+from .consume import decode_records
+from .infra import Infra
+from .kafka import BatchProducer, dead_letter
+from .metric_defs import (
+    DELIVERY_HANDOFFS,
+    DELIVERY_RECEIPTS,
+    DELIVERY_SKIPPED,
+    PROVIDER_REQUEST_SECONDS,
+    PUBLISH_TO_HANDOFF_SECONDS,
+)
+from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 DEDUP_PREFIX = "sirene:dedup:"
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_END_TO_END_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+class ChannelSettings(ServiceSettings):
+    """Settings every channel worker has. Subclasses set their own `env_prefix` and may
+    override the defaults (e.g. fewer concurrent voice calls, more concurrent pushes)."""
+
+    provider_concurrency: int = Field(
+        default=64, ge=1, le=1000, description="Provider requests in flight per worker process."
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Tasks consumed per batch and lane."
+    )
+    dedup_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long a task's dedup claim is kept."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,58 +95,9 @@ Deliver = Callable[[DeliveryTask], Awaitable[Outcome]]
 outcome with the error class instead (an exception is recorded as FAILED/TRANSIENT)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelMetrics:
-    """Prometheus collectors of one channel worker. Labels are bounded: channel, lane, status,
-    error_class, reason; never a number, token or text."""
-
-    handoffs: Counter
-    skipped: Counter
-    receipts: Counter
-    provider_seconds: Histogram
-    publish_to_handoff_seconds: Histogram
-
-    @classmethod
-    def declare(cls, channel: Channel) -> ChannelMetrics:
-        """Declares the collectors once per process (call from the service's `metrics.py`)."""
-        prefix = f"sirene_{channel.value}"
-        return cls(
-            handoffs=Counter(
-                f"{prefix}_handoffs_total",
-                "Tasks handed to the provider, by lane, resulting status and error class.",
-                ["channel", "lane", "status", "error_class"],
-            ),
-            skipped=Counter(
-                f"{prefix}_tasks_skipped_total",
-                "Tasks not handed to the provider: 'duplicate' (already claimed) or 'expired'.",
-                ["channel", "lane", "reason"],
-            ),
-            receipts=Counter(
-                f"{prefix}_receipts_total",
-                "Receipts emitted to delivery.receipt (hand-offs and provider callbacks).",
-                ["channel", "status", "error_class"],
-            ),
-            provider_seconds=Histogram(
-                f"{prefix}_provider_request_seconds",
-                "Duration of one provider API request, by outcome ('ok' or 'error').",
-                ["channel", "outcome"],
-                buckets=_LATENCY_BUCKETS,
-            ),
-            publish_to_handoff_seconds=Histogram(
-                f"{prefix}_publish_to_handoff_seconds",
-                "Time from the alert's publication to the provider accepting the task.",
-                ["channel", "lane"],
-                buckets=_END_TO_END_BUCKETS,
-            ),
-        )
-
-    def count_receipts(self, receipts: Sequence[DeliveryReceipt]) -> None:
-        for receipt in receipts:
-            self.receipts.labels(
-                channel=receipt.channel.value,
-                status=receipt.status.value,
-                error_class=receipt.error_class.value if receipt.error_class else "",
-            ).inc()
+def delivery_topics(channel: Channel) -> list[str]:
+    """The topics a channel worker creates at start-up: its two lanes, receipts, dead letters."""
+    return [*(delivery_topic(channel, lane) for lane in Lane), DELIVERY_RECEIPT, DEAD_LETTER]
 
 
 def receipt_for(task: DeliveryTask, outcome: Outcome, *, provider: str) -> DeliveryReceipt:
@@ -136,9 +120,17 @@ def receipt_for(task: DeliveryTask, outcome: Outcome, *, provider: str) -> Deliv
     )
 
 
-async def emit_receipts(
-    producer: BatchProducer, metrics: ChannelMetrics, receipts: Sequence[DeliveryReceipt]
-) -> None:
+def count_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
+    """Counts emitted receipts in `sirene_delivery_receipts_total`."""
+    for receipt in receipts:
+        DELIVERY_RECEIPTS.labels(
+            channel=receipt.channel.value,
+            status=receipt.status.value,
+            error_class=receipt.error_class.value if receipt.error_class else "",
+        ).inc()
+
+
+async def emit_receipts(producer: BatchProducer, receipts: Sequence[DeliveryReceipt]) -> None:
     """Sends receipts to `delivery.receipt` in one batch (key: alert id) and counts them."""
     if not receipts:
         return
@@ -146,7 +138,7 @@ async def emit_receipts(
         DELIVERY_RECEIPT,
         [(r.alert_id.encode(), r.model_dump_json().encode()) for r in receipts],
     )
-    metrics.count_receipts(receipts)
+    count_receipts(receipts)
 
 
 async def claim(redis: Redis, tasks: Sequence[DeliveryTask], *, ttl_s: int) -> list[bool]:
@@ -173,7 +165,6 @@ class DeliveryPipeline:
         producer: BatchProducer,
         redis: Redis,
         deliver: Deliver,
-        metrics: ChannelMetrics,
         concurrency: int,
         dedup_ttl_s: int,
     ) -> None:
@@ -183,9 +174,13 @@ class DeliveryPipeline:
         self.producer = producer
         self.redis = redis
         self.deliver = deliver
-        self.metrics = metrics
         self.dedup_ttl_s = dedup_ttl_s
         self._semaphore = asyncio.Semaphore(concurrency)
+        # Expose the channel's latency series from the start (empty), not only after a send.
+        for lane in Lane:
+            PUBLISH_TO_HANDOFF_SECONDS.labels(channel.value, lane.value)
+        for outcome in ("ok", "error"):
+            PROVIDER_REQUEST_SECONDS.labels(channel.value, outcome)
 
     async def handle(self, msg: KafkaMessage, *, lane: Lane) -> None:
         """Processes one consumed batch (see the module docstring for the guarantees)."""
@@ -208,7 +203,7 @@ class DeliveryPipeline:
                     reason=f"task for channel {task.channel.value} on a {self.channel.value} topic",
                 )
             elif task.expires <= now:
-                self.metrics.skipped.labels(self.channel.value, lane.value, "expired").inc()
+                DELIVERY_SKIPPED.labels(self.channel.value, lane.value, "expired").inc()
                 receipts.append(
                     receipt_for(
                         task,
@@ -223,7 +218,7 @@ class DeliveryPipeline:
         claimed = [task for task, won in zip(live, claims, strict=True) if won]
         duplicates = len(live) - len(claimed)
         if duplicates:
-            self.metrics.skipped.labels(self.channel.value, lane.value, "duplicate").inc(duplicates)
+            DELIVERY_SKIPPED.labels(self.channel.value, lane.value, "duplicate").inc(duplicates)
             log.info(
                 "skipped already claimed tasks",
                 extra={"channel": self.channel.value, "lane": lane.value, "count": duplicates},
@@ -234,7 +229,7 @@ class DeliveryPipeline:
             receipt_for(task, outcome, provider=self.provider)
             for task, outcome in zip(claimed, outcomes, strict=True)
         )
-        await emit_receipts(self.producer, self.metrics, receipts)
+        await emit_receipts(self.producer, receipts)
 
     async def _hand_off(self, task: DeliveryTask, lane: Lane) -> Outcome:
         async with self._semaphore:
@@ -254,17 +249,105 @@ class DeliveryPipeline:
                 )
             elapsed = time.perf_counter() - started
         failed = outcome.status is ReceiptStatus.FAILED
-        self.metrics.provider_seconds.labels(
-            self.channel.value, "error" if failed else "ok"
-        ).observe(elapsed)
-        self.metrics.handoffs.labels(
+        PROVIDER_REQUEST_SECONDS.labels(self.channel.value, "error" if failed else "ok").observe(
+            elapsed
+        )
+        DELIVERY_HANDOFFS.labels(
             self.channel.value,
             lane.value,
             outcome.status.value,
             outcome.error_class.value if outcome.error_class else "",
         ).inc()
         if not failed:
-            self.metrics.publish_to_handoff_seconds.labels(self.channel.value, lane.value).observe(
+            PUBLISH_TO_HANDOFF_SECONDS.labels(self.channel.value, lane.value).observe(
                 max(0.0, (utcnow() - task.published_at).total_seconds())
             )
         return outcome
+
+
+def register_task_handlers(infra: Infra, pipeline: DeliveryPipeline, *, max_records: int) -> None:
+    """Subscribes `delivery.<channel>.urgent` and `delivery.<channel>.bulk` with separate consumer
+    groups (`<service>.urgent`, `<service>.bulk`), so urgent tasks never wait behind bulk ones.
+    Batches, `NACK_ON_ERROR`: offsets are committed after `pipeline.handle()` returns."""
+    for lane in Lane:
+        _subscribe(infra, pipeline, lane, max_records=max_records)
+
+
+def _subscribe(infra: Infra, pipeline: DeliveryPipeline, lane: Lane, *, max_records: int) -> None:
+    @infra.broker.subscriber(
+        delivery_topic(pipeline.channel, lane),
+        group_id=infra.settings.group_id(lane.value),
+        auto_offset_reset=infra.settings.kafka_offset_reset,
+        batch=True,
+        max_records=max_records,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_tasks(msg: KafkaMessage) -> None:
+        await pipeline.handle(msg, lane=lane)
+
+
+def delivery_worker(
+    infra: Infra, settings: ChannelSettings, *, channel: Channel, provider: str, deliver: Deliver
+) -> DeliveryPipeline:
+    """Builds a channel worker's pipeline and registers its two lane subscribers on `infra`
+    (call before `infra.start()`)."""
+    pipeline = DeliveryPipeline(
+        channel=channel,
+        provider=provider,
+        service=settings.service_name,
+        producer=infra.producer,
+        redis=infra.redis,
+        deliver=deliver,
+        concurrency=settings.provider_concurrency,
+        dedup_ttl_s=settings.dedup_ttl_s,
+    )
+    register_task_handlers(infra, pipeline, max_records=settings.batch_size)
+    return pipeline
+
+
+class ProviderClients(Protocol):
+    """The provider clients of a worker (e.g. `sirene.runtime.twilio.TwilioClients`)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def worker_lifespan(
+    infra: Infra, clients: ProviderClients
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A channel worker's lifespan: starts the provider clients inside the running event loop
+    (their sessions belong to it), then `infra`; stops `infra` first, then the clients (also
+    when start-up fails half-way)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await clients.start()
+        try:
+            await infra.start()
+            try:
+                yield
+            finally:
+                await infra.stop()
+        finally:
+            await clients.stop()
+
+    return lifespan
+
+
+__all__ = [
+    "DEDUP_PREFIX",
+    "ChannelSettings",
+    "Deliver",
+    "DeliveryPipeline",
+    "Outcome",
+    "ProviderClients",
+    "claim",
+    "count_receipts",
+    "delivery_topics",
+    "delivery_worker",
+    "emit_receipts",
+    "receipt_for",
+    "register_task_handlers",
+    "worker_lifespan",
+]
