@@ -16,10 +16,7 @@ from sirene.schemas import TOPICS
 from . import demo
 from .stack import (
     APNS_SIM_PORT,
-    KAFKA_URL,
-    LOGS,
-    MONGODB_URI,
-    REDIS_URL,
+    DEV,
     SERVICES,
     SIM,
     StackError,
@@ -29,6 +26,7 @@ from .stack import (
     start_all,
     stop_all,
 )
+from .stack import service as service_named
 
 
 def echo(line: str) -> None:
@@ -37,48 +35,54 @@ def echo(line: str) -> None:
 
 def infra_up() -> None:
     echo("Starting infrastructure (Kafka, FerretDB, Redis) …")
-    start_all(infra_procs(), echo=echo)
-    asyncio.run(ensure_topics(KAFKA_URL, list(TOPICS)))
+    start_all(infra_procs(DEV), echo=echo)
+    asyncio.run(ensure_topics(DEV.kafka_url, list(TOPICS)))
     echo(f"  topics         {len(TOPICS)} ensured")
 
 
 def services_up() -> None:
     echo("Starting services …")
-    start_all([service_proc(s) for s in SERVICES], echo=echo)
+    start_all([service_proc(s, DEV) for s in SERVICES], echo=echo)
 
 
-def up(*, seed: bool) -> None:
+def seed() -> dict[str, int]:
+    subscriptions = service_named("subscriptions").url(DEV)
+    created = demo.seed(subscriptions)
+    demo.wait_until_routable(subscriptions, service_named("fanout").url(DEV))
+    return created
+
+
+def up(*, with_seed: bool) -> None:
     began = time.monotonic()
     infra_up()
     services_up()
-    if seed:
+    if with_seed:
         echo("Seeding the demo municipality 'musterstadt' …")
-        created = demo.seed(next(s for s in SERVICES if s.name == "subscriptions").url)
+        created = seed()
         echo(
             f"  created {created['topics']} topics and {created['citizens']} citizens "
-            "(existing ones kept)"
+            "(existing ones kept); all profiles are in the fanout's audience index"
         )
     echo(f"\nSirene is up ({time.monotonic() - began:.0f} s). URLs:")
-    for service in SERVICES:
-        echo(f"  {service.name:<14} {service.url}")
-    echo(
-        f"  {'simulated phones':<14} {SIM.url}/  (APNs simulator: https://127.0.0.1:{APNS_SIM_PORT})"
-    )
-    echo(f"  {'kafka':<14} {KAFKA_URL}")
-    echo(f"  {'mongodb':<14} {MONGODB_URI}  (FerretDB)")
-    echo(f"  {'redis':<14} {REDIS_URL}")
+    for svc in SERVICES:
+        echo(f"  {svc.name:<16} {svc.url(DEV)}")
+    echo(f"  {'simulated phones':<16} {SIM.url(DEV)}/")
+    echo(f"  {'APNs simulator':<16} https://127.0.0.1:{APNS_SIM_PORT}")
+    echo(f"  {'kafka':<16} {DEV.kafka_url}")
+    echo(f"  {'mongodb':<16} {DEV.mongodb_uri}  (FerretDB)")
+    echo(f"  {'redis':<16} {DEV.redis_url}")
     echo(f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}")
-    echo(f"Logs: {LOGS}/  ·  stop everything: make down")
+    echo(f"Logs: {DEV.logs}/  ·  stop everything: make down")
 
 
 def down() -> None:
     echo("Stopping Sirene …")
-    stop_all([service_proc(s) for s in SERVICES], echo=echo)
-    stop_all(infra_procs(), echo=echo)
+    stop_all([service_proc(s, DEV) for s in SERVICES], echo=echo)
+    stop_all(infra_procs(DEV), echo=echo)
 
 
 def status() -> int:
-    procs = [*infra_procs(), *(service_proc(s) for s in SERVICES)]
+    procs = [*infra_procs(DEV), *(service_proc(s, DEV) for s in SERVICES)]
     down_count = 0
     for proc in procs:
         pid = recorded_pid(proc)
@@ -101,17 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         match args.command:
             case "up":
-                up(seed=not args.no_seed)
+                up(with_seed=not args.no_seed)
             case "down":
                 down()
             case "infra-up":
                 infra_up()
             case "infra-down":
-                stop_all(infra_procs(), echo=echo)
+                stop_all(infra_procs(DEV), echo=echo)
             case "status":
                 return status()
             case "seed":
-                echo(str(demo.seed(next(s for s in SERVICES if s.name == "subscriptions").url)))
+                echo(str(seed()))
     except StackError as exc:
         echo(f"error: {exc}")
         return 1

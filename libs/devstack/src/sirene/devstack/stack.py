@@ -33,24 +33,71 @@ def repo_root() -> Path:
 
 ROOT = repo_root()
 LOCAL = ROOT / ".local"
-LOGS = LOCAL / "logs"
-RUN = LOCAL / "run"
+"""Downloads and builds (Kafka jars, FerretDB), shared by every stack instance."""
 
-KAFKA_PORT = 39092
-KAFKA_CONTROLLER_PORT = 39093
-MONGO_PORT = 37017
-REDIS_PORT = 36379
-FERRETDB_DEBUG_PORT = 38088
 
-KAFKA_URL = f"127.0.0.1:{KAFKA_PORT}"
-MONGODB_URI = f"mongodb://127.0.0.1:{MONGO_PORT}/"
-REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
+@dataclass(frozen=True)
+class Layout:
+    """One instance of the local stack: its folder (data, logs, pids) and its port offset.
 
-INFRA_ENV = {
-    "SIRENE_KAFKA": KAFKA_URL,
-    "SIRENE_MONGODB_URI": MONGODB_URI,
-    "SIRENE_REDIS_URL": REDIS_URL,
-}
+    `DEV` is what `make up` runs; `TEST` is what the tests start on demand, on other ports and
+    with other data, so `make test` never disturbs (or is disturbed by) a running `make up`."""
+
+    name: str
+    home: Path
+    offset: int
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def kafka_port(self) -> int:
+        return 39092 + self.offset
+
+    @property
+    def kafka_controller_port(self) -> int:
+        return 39093 + self.offset
+
+    @property
+    def mongo_port(self) -> int:
+        return 37017 + self.offset
+
+    @property
+    def redis_port(self) -> int:
+        return 36379 + self.offset
+
+    @property
+    def ferretdb_debug_port(self) -> int:
+        return 38088 + self.offset
+
+    @property
+    def kafka_url(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def infra_env(self) -> dict[str, str]:
+        return {
+            "SIRENE_KAFKA": self.kafka_url,
+            "SIRENE_MONGODB_URI": self.mongodb_uri,
+            "SIRENE_REDIS_URL": self.redis_url,
+        }
+
+
+DEV = Layout("dev", LOCAL, 0)
+TEST = Layout("test", LOCAL / "test-stack", 1000)
 
 
 class StackError(RuntimeError):
@@ -65,17 +112,18 @@ class Proc:
     argv: list[str]
     port: int
     ready: Callable[[], bool]
+    layout: Layout
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     start_timeout_s: float = 60.0
 
     @property
     def pidfile(self) -> Path:
-        return RUN / f"{self.name}.pid"
+        return self.layout.run / f"{self.name}.pid"
 
     @property
     def logfile(self) -> Path:
-        return LOGS / f"{self.name}.log"
+        return self.layout.logs / f"{self.name}.log"
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -119,8 +167,8 @@ def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
             f"port {proc.port} for {proc.name} is taken by a process this stack did not start "
             f"(see `ss -ltnp | grep {proc.port}`)"
         )
-    LOGS.mkdir(parents=True, exist_ok=True)
-    RUN.mkdir(parents=True, exist_ok=True)
+    proc.layout.logs.mkdir(parents=True, exist_ok=True)
+    proc.layout.run.mkdir(parents=True, exist_ok=True)
     with proc.logfile.open("ab") as log:
         child = subprocess.Popen(  # noqa: S603 - argv built from our own constants
             proc.argv,
@@ -184,62 +232,73 @@ def _tail(path: Path, lines: int = 15) -> str:
 # --- infrastructure -------------------------------------------------------------------------
 
 
-def _kafka_ready() -> bool:
-    if not port_open(KAFKA_PORT):
-        return False
-    # the port opens before the broker has registered; a metadata round trip proves it serves
-    code = (
-        "import asyncio\n"
-        "from aiokafka.admin import AIOKafkaAdminClient\n"
-        "async def main():\n"
-        f"    a = AIOKafkaAdminClient(bootstrap_servers='{KAFKA_URL}', request_timeout_ms=3000)\n"
-        "    await a.start(); await a.list_topics(); await a.close()\n"
-        "asyncio.run(main())\n"
-    )
-    return (
-        subprocess.run(  # noqa: S603
+def _kafka_ready(layout: Layout) -> Callable[[], bool]:
+    def ready() -> bool:
+        if not port_open(layout.kafka_port):
+            return False
+        # the port opens before the broker has registered; a metadata round trip proves it
+        code = (
+            "import asyncio\n"
+            "from aiokafka.admin import AIOKafkaAdminClient\n"
+            "async def main():\n"
+            f"    a = AIOKafkaAdminClient(bootstrap_servers='{layout.kafka_url}',"
+            " request_timeout_ms=3000)\n"
+            "    await a.start(); await a.list_topics(); await a.close()\n"
+            "asyncio.run(main())\n"
+        )
+        result = subprocess.run(  # noqa: S603
             [sys.executable, "-c", code], capture_output=True, timeout=20, check=False
-        ).returncode
-        == 0
-    )
+        )
+        return result.returncode == 0
+
+    return ready
 
 
-def _mongo_ready() -> bool:
-    if not port_open(MONGO_PORT):
-        return False
-    from pymongo import MongoClient
+def _mongo_ready(layout: Layout) -> Callable[[], bool]:
+    def ready() -> bool:
+        if not port_open(layout.mongo_port):
+            return False
+        from pymongo import MongoClient
 
-    client: MongoClient[dict[str, object]] = MongoClient(MONGODB_URI, serverSelectionTimeoutMS=1000)
-    try:
-        client.admin.command("ping")
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
+        client: MongoClient[dict[str, object]] = MongoClient(
+            layout.mongodb_uri, serverSelectionTimeoutMS=1000
+        )
+        try:
+            client.admin.command("ping")
+            return True
+        except Exception:
+            return False
+        finally:
+            client.close()
 
-
-def _redis_ready() -> bool:
-    if not port_open(REDIS_PORT):
-        return False
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
-    except Exception:
-        return False
+    return ready
 
 
-def _kafka_proc() -> Proc:
-    home = LOCAL / "kafka"
-    libs, data, config = home / "libs", home / "data", home / "config" / "server.properties"
+def _redis_ready(layout: Layout) -> Callable[[], bool]:
+    def ready() -> bool:
+        if not port_open(layout.redis_port):
+            return False
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(layout.redis_url, socket_timeout=1).ping())
+        except Exception:
+            return False
+
+    return ready
+
+
+def _kafka_proc(layout: Layout) -> Proc:
+    libs = LOCAL / "kafka" / "libs"
+    home = layout.home / "kafka"
+    data, config = home / "data", home / "config" / "server.properties"
     if not (libs / ".complete").is_file():
         raise StackError("Kafka jars are missing: run `make install` (deploy/local/install.sh)")
     template = (ROOT / "deploy/local/kafka/server.properties").read_text()
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        template.replace("${kafka_port}", str(KAFKA_PORT))
-        .replace("${controller_port}", str(KAFKA_CONTROLLER_PORT))
+        template.replace("${kafka_port}", str(layout.kafka_port))
+        .replace("${controller_port}", str(layout.kafka_controller_port))
         .replace("${data_dir}", str(data))
     )
     java = shutil.which("java") or "java"
@@ -248,50 +307,39 @@ def _kafka_proc() -> Proc:
     if not (data / "meta.properties").is_file():
         data.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        format_storage = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
         subprocess.run(  # noqa: S603
-            [
-                java,
-                "-cp",
-                classpath,
-                log4j,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(config),
-            ],
+            [*format_storage, "-t", cluster_id, "-c", str(config)],
             check=True,
             capture_output=True,
             timeout=120,
         )
     heap = os.environ.get("SIRENE_KAFKA_HEAP", "1g")
+    jvm = ["-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
     return Proc(
         "kafka",
         [
             java,
-            "-Xms256m",
-            f"-Xmx{heap}",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dkafka.logs.dir={LOGS}",
+            *jvm,
+            f"-Dkafka.logs.dir={layout.logs}",
             log4j,
             "-cp",
             classpath,
             "kafka.Kafka",
             str(config),
         ],
-        KAFKA_PORT,
-        _kafka_ready,
+        layout.kafka_port,
+        _kafka_ready(layout),
+        layout,
         start_timeout_s=90,
     )
 
 
-def _ferretdb_proc() -> Proc:
+def _ferretdb_proc(layout: Layout) -> Proc:
     binary = LOCAL / "bin" / "ferretdb"
     if not binary.is_file():
         raise StackError("FerretDB is missing: run `make install` (deploy/local/install.sh)")
-    data = LOCAL / "ferretdb"
+    data = layout.home / "ferretdb"
     data.mkdir(parents=True, exist_ok=True)
     return Proc(
         "ferretdb",
@@ -299,23 +347,24 @@ def _ferretdb_proc() -> Proc:
             str(binary),
             "--handler=sqlite",
             f"--sqlite-url=file:{data}/",
-            f"--listen-addr=127.0.0.1:{MONGO_PORT}",
+            f"--listen-addr=127.0.0.1:{layout.mongo_port}",
             f"--state-dir={data}",
-            f"--debug-addr=127.0.0.1:{FERRETDB_DEBUG_PORT}",
+            f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
             "--telemetry=disable",
-            "--log-level=warn",
+            "--log-level=error",
             "--log-format=text",
         ],
-        MONGO_PORT,
-        _mongo_ready,
+        layout.mongo_port,
+        _mongo_ready(layout),
+        layout,
     )
 
 
-def _redis_proc() -> Proc:
+def _redis_proc(layout: Layout) -> Proc:
     binary = shutil.which("redis-server")
     if binary is None:
         raise StackError("redis-server is missing: run `make install` (deploy/local/install.sh)")
-    data = LOCAL / "redis"
+    data = layout.home / "redis"
     data.mkdir(parents=True, exist_ok=True)
     return Proc(
         "redis",
@@ -324,7 +373,7 @@ def _redis_proc() -> Proc:
             "--bind",
             "127.0.0.1",
             "--port",
-            str(REDIS_PORT),
+            str(layout.redis_port),
             "--dir",
             str(data),
             "--save",
@@ -338,14 +387,15 @@ def _redis_proc() -> Proc:
             "--loglevel",
             "warning",
         ],
-        REDIS_PORT,
-        _redis_ready,
+        layout.redis_port,
+        _redis_ready(layout),
+        layout,
     )
 
 
-def infra_procs() -> list[Proc]:
-    """Kafka, FerretDB and Redis."""
-    return [_kafka_proc(), _ferretdb_proc(), _redis_proc()]
+def infra_procs(layout: Layout = DEV) -> list[Proc]:
+    """Kafka, FerretDB and Redis of a stack instance."""
+    return [_kafka_proc(layout), _ferretdb_proc(layout), _redis_proc(layout)]
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -353,7 +403,7 @@ def infra_procs() -> list[Proc]:
 
 @dataclass(frozen=True)
 class Service:
-    """A Sirene service: its package, port and the env prefix of its own settings."""
+    """A Sirene service: its package, its port in the DEV layout, its settings prefix."""
 
     name: str
     module: str
@@ -365,9 +415,8 @@ class Service:
         """Prefix of the service's own settings, e.g. `SIRENE_CHANNEL_SMS_`."""
         return self.prefix or "SIRENE_" + self.name.upper().replace("-", "_") + "_"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def url(self, layout: Layout = DEV) -> str:
+        return f"http://127.0.0.1:{self.port + layout.offset}"
 
 
 SIM = Service("provider-sim", "sirene.provider_sim", 8010, prefix="SIRENE_SIM_")
@@ -384,6 +433,11 @@ SERVICES = [
 APNS_SIM_PORT = 8443
 
 
+def service(name: str) -> Service:
+    """The service called `name`."""
+    return next(s for s in SERVICES if s.name == name)
+
+
 def _http_ready(url: str) -> Callable[[], bool]:
     def ready() -> bool:
         import httpx
@@ -396,20 +450,40 @@ def _http_ready(url: str) -> Callable[[], bool]:
     return ready
 
 
-def service_proc(service: Service, extra_env: dict[str, str] | None = None) -> Proc:
-    """How to run a service against the local stack."""
+def wiring_env(layout: Layout) -> dict[str, str]:
+    """How the services of one stack instance find each other and the simulators."""
+    sim_url = SIM.url(layout)
+    apns_port = str(APNS_SIM_PORT + layout.offset)
+    return {
+        "SIRENE_SIM_APNS_PORT": apns_port,
+        "SIRENE_SIM_CERT_DIR": str(LOCAL / "sim-certs"),
+        "SIRENE_CHANNEL_SMS_TWILIO_API_URL": sim_url,
+        "SIRENE_CHANNEL_VOICE_TWILIO_API_URL": sim_url,
+        "SIRENE_CHANNEL_PUSH_APNS_PORT": apns_port,
+        "SIRENE_CHANNEL_PUSH_APNS_CERT_DIR": str(LOCAL / "sim-certs"),
+        "SIRENE_CHANNEL_PUSH_FCM_API_URL": sim_url,
+        **{f"{s.env_prefix}HTTP_PORT": str(s.port + layout.offset) for s in SERVICES},
+    }
+
+
+def service_proc(
+    service: Service, layout: Layout = DEV, extra_env: dict[str, str] | None = None
+) -> Proc:
+    """How to run a service in a stack instance (infrastructure from `extra_env` or the
+    instance's own)."""
     probe = "/healthz" if service is SIM else "/readyz"
     env = {
-        **INFRA_ENV,
+        **layout.infra_env,
         "SIRENE_ENVIRONMENT": "development",
-        f"{service.env_prefix}HTTP_PORT": str(service.port),
+        **wiring_env(layout),
         **(extra_env or {}),
     }
     return Proc(
         service.name,
         [sys.executable, "-m", service.module],
-        service.port,
-        _http_ready(service.url + probe),
+        service.port + layout.offset,
+        _http_ready(service.url(layout) + probe),
+        layout,
         env=env,
         start_timeout_s=60,
     )

@@ -2,7 +2,9 @@
 
 Found in this order: explicit URLs from the environment (`SIRENE_KAFKA`, `SIRENE_MONGODB_URI`,
 `SIRENE_REDIS_URL`) → testcontainers when a Docker engine answers → the native local stack,
-started on demand (and stopped again at the end if the tests started it)."""
+started on demand as the tests' own instance (`stack.TEST`: ports offset by 1000, data under
+`.local/test-stack/`, so a running `make up` is neither used nor disturbed) and stopped again
+at the end unless `SIRENE_KEEP_STACK=1`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sirene.runtime import ensure_topics
@@ -31,7 +33,6 @@ class InfraUrls:
     mongodb_uri: str
     redis_url: str
     source: str
-    _stop: list[stack.Proc] = field(default_factory=list, repr=False)
 
     def settings_env(self, **extra: str) -> dict[str, str]:
         """Environment for a service process: infrastructure plus `extra`."""
@@ -107,15 +108,16 @@ def real_infra() -> Iterator[InfraUrls]:
             asyncio.run(ensure_topics(urls.kafka, list(TOPICS)))
             yield urls
         return
-    procs = stack.infra_procs()
-    started = stack.start_all(procs, echo=log.info)
+    # the tests' own instance (other ports, other data): a running `make up` is left alone
+    layout = stack.TEST
+    started = stack.start_all(stack.infra_procs(layout), echo=log.info)
     try:
-        asyncio.run(ensure_topics(stack.KAFKA_URL, list(TOPICS)))
+        asyncio.run(ensure_topics(layout.kafka_url, list(TOPICS)))
         yield InfraUrls(
-            kafka=stack.KAFKA_URL,
-            mongodb_uri=stack.MONGODB_URI,
-            redis_url=stack.REDIS_URL,
-            source="native local stack",
+            kafka=layout.kafka_url,
+            mongodb_uri=layout.mongodb_uri,
+            redis_url=layout.redis_url,
+            source="native local stack (test instance)",
         )
     finally:
         if os.environ.get("SIRENE_KEEP_STACK") != "1":
