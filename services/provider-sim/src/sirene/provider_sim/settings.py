@@ -28,7 +28,7 @@ class SimSettings(BaseSettings):
         description="Twilio AccountSid -> AuthToken; JSON in SIRENE_SIM_ACCOUNTS.",
     )
     cert_dir: Path = Field(
-        default=Path("/work/main/.local/sim-certs"),
+        default=Path(".local/sim-certs"),
         description="Where ca.pem, server.pem and apns-key.p8 live (created if missing).",
     )
     apns_verify_signature: bool = Field(
