@@ -16,6 +16,9 @@ from sirene.runtime.delivery import (
     DeliveryPipeline,
     Outcome,
     delivery_topics,
+    done_mark,
+    is_final,
+    outcome_of,
     receipt_for,
 )
 from sirene.schemas import (
@@ -33,13 +36,20 @@ def _task() -> DeliveryTask:
     return make_task("musterstadt", "+4915112345678", channel=Channel.VOICE, published_at=published)
 
 
+class _LeaseGranted:
+    """Unit-test stand-in for Redis: every lease is granted."""
+
+    async def set(self, *_: object, **__: object) -> bool:
+        return True
+
+
 def _pipeline(deliver: Any) -> DeliveryPipeline:
     return DeliveryPipeline(
         channel=Channel.VOICE,
         provider="twilio",
         service="channel-voice",
         producer=cast(BatchProducer, None),
-        redis=cast(Redis, None),
+        redis=cast(Redis, _LeaseGranted()),
         deliver=deliver,
         concurrency=2,
         dedup_ttl_s=60,
@@ -74,6 +84,8 @@ async def test_a_raising_provider_call_becomes_a_transient_failure_counted_per_c
     errors = _sample("sirene_provider_request_seconds_count", channel="voice", outcome="error")
     task = _task()
     outcome = await _pipeline(deliver)._hand_off(task, Lane.BULK)
+    assert outcome is not None
+    assert not is_final(outcome), "a transient failure releases the task for a retry"
     assert (outcome.status, outcome.error_code, outcome.error_class) == (
         ReceiptStatus.FAILED,
         "ConnectionResetError",
@@ -94,6 +106,7 @@ async def test_an_accepted_hand_off_records_publish_to_hand_off_latency() -> Non
     before = _sample("sirene_publish_to_handoff_seconds_sum", channel="voice", lane="urgent")
     task = _task()
     outcome = await pipeline._hand_off(task, Lane.URGENT)
+    assert outcome is not None
     after = _sample("sirene_publish_to_handoff_seconds_sum", channel="voice", lane="urgent")
     assert after - before >= 3.0  # published three seconds before the hand-off
     receipt = receipt_for(task, outcome, provider=pipeline.provider)
@@ -107,3 +120,24 @@ async def test_an_accepted_hand_off_records_publish_to_hand_off_latency() -> Non
         Channel.VOICE,
         task.published_at,
     )
+
+
+def test_done_marks_round_trip_the_outcome() -> None:
+    for outcome in (
+        Outcome(ReceiptStatus.SENT, provider_ref="SM1"),
+        Outcome(
+            ReceiptStatus.FAILED,
+            error_code="30006",
+            error_class=ErrorClass.CONTACT_DEAD,
+            provider="fcm",
+        ),
+    ):
+        again = outcome_of(done_mark(outcome))
+        assert (again.status, again.provider_ref, again.error_code, again.error_class) == (
+            outcome.status,
+            outcome.provider_ref,
+            outcome.error_code,
+            outcome.error_class,
+        )
+        assert again.provider == outcome.provider
+        assert is_final(outcome)

@@ -12,9 +12,21 @@ This module is channel-agnostic: a worker supplies its channel, its provider nam
 
 Contract: `DeliveryPipeline.handle()` is called once per consumed batch. It returns after every
 receipt of the batch is acknowledged by Kafka, so the offsets committed afterwards never run
-ahead of the receipts. A task whose claim already exists (redelivery after a crash or a
-rebalance) is skipped: no second provider call, no second receipt. If Redis or Kafka fail, it
-raises and the batch is consumed again; claimed tasks then stay claimed (at most one send)."""
+ahead of the receipts. Each task's state lives in Redis under `sirene:dedup:<task_id>`:
+
+- no key: never handed off (or released) — the worker takes a short *lease* (`SET NX`, `lease_s`)
+  right before the provider call, so only tasks really about to be sent are held;
+- `lease|…`: a hand-off is in flight (here or in another worker). The rest of the batch is
+  processed, then the handler waits briefly and raises, so the batch is redelivered and the task
+  looked at again; a lease left by a crashed worker expires after `lease_s` and the task is sent
+  then — a task is never lost to a crash;
+- `done|<status>|<ref>|<code>|<class>`: the provider took it or refused it for good (kept
+  `dedup_ttl_s`). Redelivery never calls the provider again; it re-emits the stored receipt, so a
+  receipt lost to a failed Kafka write is recovered.
+
+A transient provider failure releases the key (a retry may claim it again) and emits a FAILED
+receipt with error class `transient`. The one window for a second send is a crash between the
+provider accepting a task and its `done` mark (at most `lease_s` later it is sent again)."""
 
 from __future__ import annotations
 
@@ -73,7 +85,14 @@ class ChannelSettings(ServiceSettings):
         default=500, ge=1, le=10_000, description="Tasks consumed per batch and lane."
     )
     dedup_ttl_s: int = Field(
-        default=7 * 24 * 3600, ge=60, description="How long a task's dedup claim is kept."
+        default=7 * 24 * 3600, ge=60, description="How long a handed-off task's mark is kept."
+    )
+    lease_s: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="How long an in-flight hand-off holds its task; a crashed worker's tasks "
+        "are sent again after this.",
     )
 
 
@@ -141,16 +160,52 @@ async def emit_receipts(producer: BatchProducer, receipts: Sequence[DeliveryRece
     count_receipts(receipts)
 
 
-async def claim(redis: Redis, tasks: Sequence[DeliveryTask], *, ttl_s: int) -> list[bool]:
-    """`SET sirene:dedup:<task_id> <attempt> NX EX <ttl>` for every task in one round trip;
-    True where this worker won the claim."""
+LEASE = "lease"
+DONE = "done"
+
+
+def done_mark(outcome: Outcome) -> str:
+    """The Redis value recording a final hand-off outcome."""
+    return "|".join(
+        (
+            DONE,
+            outcome.status.value,
+            outcome.provider_ref or "",
+            outcome.error_code or "",
+            outcome.error_class.value if outcome.error_class else "",
+            outcome.provider or "",
+        )
+    )
+
+
+def outcome_of(mark: str) -> Outcome:
+    """The outcome a `done` mark recorded."""
+    _, status, ref, code, error_class, provider = (mark.split("|") + [""] * 6)[:6]
+    return Outcome(
+        ReceiptStatus(status),
+        provider_ref=ref or None,
+        error_code=code or None,
+        error_class=ErrorClass(error_class) if error_class else None,
+        detail="hand-off already recorded (redelivery)",
+        provider=provider or None,
+    )
+
+
+async def task_states(redis: Redis, tasks: Sequence[DeliveryTask]) -> list[str | None]:
+    """The dedup state of every task, in one round trip."""
     if not tasks:
         return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for task in tasks:
-            pipe.set(f"{DEDUP_PREFIX}{task.task_id}", task.attempt, nx=True, ex=ttl_s)
-        results = await pipe.execute()
-    return [bool(result) for result in results]
+    raw = await redis.mget([f"{DEDUP_PREFIX}{task.task_id}" for task in tasks])
+    return [v.decode() if isinstance(v, bytes) else v for v in raw]
+
+
+def is_final(outcome: Outcome) -> bool:
+    """Whether a hand-off outcome ends the task (transient failures do not)."""
+    return outcome.error_class is not ErrorClass.TRANSIENT
+
+
+class TasksInFlightError(RuntimeError):
+    """Some tasks of the batch are leased by an in-flight hand-off; redeliver the batch."""
 
 
 class DeliveryPipeline:
@@ -167,6 +222,8 @@ class DeliveryPipeline:
         deliver: Deliver,
         concurrency: int,
         dedup_ttl_s: int,
+        lease_s: int = 60,
+        in_flight_backoff_s: float = 1.0,
     ) -> None:
         self.channel = channel
         self.provider = provider
@@ -175,6 +232,8 @@ class DeliveryPipeline:
         self.redis = redis
         self.deliver = deliver
         self.dedup_ttl_s = dedup_ttl_s
+        self.lease_s = lease_s
+        self.in_flight_backoff_s = in_flight_backoff_s
         self._semaphore = asyncio.Semaphore(concurrency)
         # Expose the channel's latency series from the start (empty), not only after a send.
         for lane in Lane:
@@ -190,6 +249,7 @@ class DeliveryPipeline:
         now = utcnow()
         receipts: list[DeliveryReceipt] = []
         live: list[DeliveryTask] = []
+        seen: set[str] = set()  # the same task twice in one batch is handed off once
         for record, task in decoded:
             if task.channel != self.channel:
                 await dead_letter(
@@ -211,28 +271,64 @@ class DeliveryPipeline:
                         provider=self.provider,
                     )
                 )
+            elif task.task_id in seen:
+                DELIVERY_SKIPPED.labels(self.channel.value, lane.value, "duplicate").inc()
             else:
+                seen.add(task.task_id)
                 live.append(task)
 
-        claims = await claim(self.redis, live, ttl_s=self.dedup_ttl_s)
-        claimed = [task for task, won in zip(live, claims, strict=True) if won]
-        duplicates = len(live) - len(claimed)
-        if duplicates:
-            DELIVERY_SKIPPED.labels(self.channel.value, lane.value, "duplicate").inc(duplicates)
-            log.info(
-                "skipped already claimed tasks",
-                extra={"channel": self.channel.value, "lane": lane.value, "count": duplicates},
-            )
+        candidates: list[DeliveryTask] = []
+        in_flight = 0
+        for task, state in zip(live, await task_states(self.redis, live), strict=True):
+            if state is None:
+                candidates.append(task)
+            elif state.startswith(DONE):
+                DELIVERY_SKIPPED.labels(self.channel.value, lane.value, "duplicate").inc()
+                receipts.append(receipt_for(task, outcome_of(state), provider=self.provider))
+            else:
+                in_flight += 1
 
-        outcomes = await asyncio.gather(*(self._hand_off(task, lane) for task in claimed))
+        handed = await asyncio.gather(*(self._hand_off(task, lane) for task in candidates))
+        settled = [(t, o) for t, o in zip(candidates, handed, strict=True) if o is not None]
+        in_flight += len(candidates) - len(settled)
+        await self._settle(settled)
         receipts.extend(
-            receipt_for(task, outcome, provider=self.provider)
-            for task, outcome in zip(claimed, outcomes, strict=True)
+            receipt_for(task, outcome, provider=self.provider) for task, outcome in settled
         )
         await emit_receipts(self.producer, receipts)
+        if in_flight:
+            log.info(
+                "tasks in flight elsewhere; batch will be redelivered",
+                extra={"channel": self.channel.value, "lane": lane.value, "count": in_flight},
+            )
+            await asyncio.sleep(self.in_flight_backoff_s)
+            raise TasksInFlightError(f"{in_flight} task(s) of the batch are in flight")
 
-    async def _hand_off(self, task: DeliveryTask, lane: Lane) -> Outcome:
+    async def _settle(self, settled: Sequence[tuple[DeliveryTask, Outcome]]) -> None:
+        """Marks final outcomes `done` and releases transiently failed tasks, in one round
+        trip."""
+        if not settled:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task, outcome in settled:
+                key = f"{DEDUP_PREFIX}{task.task_id}"
+                if is_final(outcome):
+                    pipe.set(key, done_mark(outcome), ex=self.dedup_ttl_s)
+                else:
+                    pipe.delete(key)
+            await pipe.execute()
+
+    async def _hand_off(self, task: DeliveryTask, lane: Lane) -> Outcome | None:
+        """Leases the task and hands it to the provider; None when another worker holds it."""
         async with self._semaphore:
+            leased = await self.redis.set(
+                f"{DEDUP_PREFIX}{task.task_id}",
+                f"{LEASE}|{task.attempt}",
+                nx=True,
+                ex=self.lease_s,
+            )
+            if not leased:
+                return None
             started = time.perf_counter()
             try:
                 outcome = await self.deliver(task)
@@ -300,6 +396,7 @@ def delivery_worker(
         deliver=deliver,
         concurrency=settings.provider_concurrency,
         dedup_ttl_s=settings.dedup_ttl_s,
+        lease_s=settings.lease_s,
     )
     register_task_handlers(infra, pipeline, max_records=settings.batch_size)
     return pipeline
@@ -342,12 +439,16 @@ __all__ = [
     "DeliveryPipeline",
     "Outcome",
     "ProviderClients",
-    "claim",
+    "TasksInFlightError",
     "count_receipts",
     "delivery_topics",
     "delivery_worker",
+    "done_mark",
     "emit_receipts",
+    "is_final",
+    "outcome_of",
     "receipt_for",
     "register_task_handlers",
+    "task_states",
     "worker_lifespan",
 ]
