@@ -240,3 +240,77 @@ async def test_malformed_alert_goes_to_dead_letter_and_the_next_alert_still_expa
     letter = json.loads(letters[0].value)
     assert letter["source_topic"] == ALERT_PUBLISHED
     assert letter["service"] == "fanout"
+
+
+async def test_an_urgent_alert_does_not_wait_for_a_bulk_expansion(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    """A large bulk post is being expanded when a small warning comes in behind it on the same
+    partition: the warning is expanded by its own lane's consumer group and finishes first
+    (with one group for both, it would wait for the whole bulk expansion)."""
+    from sirene.runtime import BatchProducer
+
+    producer = BatchProducer(sirene_infra.kafka, client_id="test")
+    await producer.start()
+    try:
+        await producer.send_many(
+            CITIZEN_PROFILE,
+            (
+                (
+                    profile_key(tenant, f"c-{i}").encode(),
+                    _profile(
+                        tenant,
+                        i,
+                        topics={"news": ["push"], **({"warn": ["sms"]} if i < 200 else {})},
+                    )
+                    .model_dump_json()
+                    .encode(),
+                )
+                for i in range(5_000)
+            ),
+        )
+    finally:
+        await producer.stop()
+    settings = FanoutSettings(
+        **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
+        index_prefix=f"test:{uuid.uuid4().hex[:8]}",
+        chunk_size=100,  # many small chunks: the bulk expansion takes a while
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(sirene_infra.kafka, [ALERT_FANOUT]) as reader,
+    ):
+        await app.state.infra.wait_until_assigned()
+        for _ in range(300):
+            if await _lag(app) == 0:
+                break
+            await asyncio.sleep(0.1)
+        bulk = _alert(tenant, ["news"]).model_copy(update={"lane": Lane.BULK})
+        urgent = _alert(tenant, ["warn"]).model_copy(
+            update={"audience": bulk.audience.model_copy(update={"topics": ["warn"]})}
+        )
+        same_partition = b"one-key"
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [
+                (same_partition.decode(), bulk.model_dump_json().encode()),
+                (same_partition.decode(), urgent.model_dump_json().encode()),
+            ],
+        )
+        ids = {bulk.alert_id, urgent.alert_id}
+        summaries = {
+            s["alert_id"]: s
+            for s in (
+                json.loads(r.value)
+                for r in await reader.collect(
+                    lambda r: json.loads(r.value)["alert_id"] in ids, count=2, timeout_s=120
+                )
+            )
+        }
+    assert summaries[bulk.alert_id]["expected"]["push"] == 5_000
+    assert summaries[urgent.alert_id]["expected"]["sms"] == 200
+    assert summaries[urgent.alert_id]["lane"] == "urgent"
+    # both started together; the urgent one did not queue behind the bulk expansion
+    assert summaries[urgent.alert_id]["completed_at"] < summaries[bulk.alert_id]["completed_at"]

@@ -393,6 +393,12 @@ def _redis_proc(layout: Layout) -> Proc:
     )
 
 
+def wipe_data(layout: Layout) -> None:
+    """Deletes the data of a stopped stack instance (Kafka log, FerretDB files, Redis dump)."""
+    for folder in (layout.home / "kafka" / "data", layout.home / "ferretdb", layout.home / "redis"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def infra_procs(layout: Layout = DEV) -> list[Proc]:
     """Kafka, FerretDB and Redis of a stack instance."""
     return [_kafka_proc(layout), _ferretdb_proc(layout), _redis_proc(layout)]

@@ -20,7 +20,7 @@ from sirene.schemas import (
 )
 
 from .api import index_router
-from .handlers import ProfileFollower, register_alert_handler
+from .handlers import ProfileFollower, register_alert_handlers
 from .repository import AudienceIndex
 from .settings import FanoutSettings
 
@@ -39,7 +39,7 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     infra = Infra(settings, topics=TOPICS, mongo=False)
     index = AudienceIndex(infra.redis, settings.index_prefix)
     follower = ProfileFollower(infra, settings, index)
-    register_alert_handler(infra, settings, index)
+    register_alert_handlers(infra, settings, index)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

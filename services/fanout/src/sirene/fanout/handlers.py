@@ -11,8 +11,15 @@ from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 
-from sirene.runtime import Infra, PoisonMessageError, dead_letter, decode, decode_records
-from sirene.schemas import ALERT_PUBLISHED, CITIZEN_PROFILE, AlertPublished, CitizenProfile
+from sirene.runtime import (
+    Infra,
+    PoisonMessageError,
+    dead_letter,
+    decode,
+    decode_records,
+    records_of,
+)
+from sirene.schemas import ALERT_PUBLISHED, CITIZEN_PROFILE, AlertPublished, CitizenProfile, Lane
 
 from .metrics import PROFILES_APPLIED
 from .repository import AudienceIndex
@@ -22,28 +29,49 @@ from .settings import FanoutSettings
 log = logging.getLogger(__name__)
 
 
-def register_alert_handler(infra: Infra, settings: FanoutSettings, index: AudienceIndex) -> None:
-    """Expands each `alert.published` event. Poison messages go to the dead-letter topic; an
-    infrastructure failure raises, so the batch is redelivered (expansion is idempotent)."""
+def register_alert_handlers(infra: Infra, settings: FanoutSettings, index: AudienceIndex) -> None:
+    """Expands `alert.published` events in two consumer groups, one per lane, so an urgent
+    warning never waits behind the expansion of a large bulk post. Each group reads every alert
+    and expands only its lane's; poison messages are dead-lettered once (by the urgent group).
+    An infrastructure failure raises, so the batch is redelivered (expansion is idempotent)."""
+    for lane in Lane:
+        _subscribe_lane(infra, settings, index, lane)
 
+
+def _subscribe_lane(
+    infra: Infra, settings: FanoutSettings, index: AudienceIndex, lane: Lane
+) -> None:
     @infra.broker.subscriber(
         ALERT_PUBLISHED,
-        group_id=settings.group_id("alerts"),
+        group_id=settings.group_id(f"alerts-{lane.value}"),
         auto_offset_reset=settings.kafka_offset_reset,
         batch=True,
-        max_records=20,
+        max_records=settings.alerts_per_batch,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_alerts(msg: KafkaMessage) -> None:
-        for _record, alert in await decode_records(
-            msg, AlertPublished, producer=infra.producer, service=settings.service_name
-        ):
-            await expand_alert(
-                alert=alert,
-                index=index,
-                producer=infra.producer,
-                chunk_size=settings.chunk_size,
-            )
+        if lane is Lane.URGENT:
+            alerts = [
+                alert
+                for _record, alert in await decode_records(
+                    msg, AlertPublished, producer=infra.producer, service=settings.service_name
+                )
+            ]
+        else:
+            alerts = []
+            for record in records_of(msg):
+                try:
+                    alerts.append(decode(AlertPublished, record.value))
+                except PoisonMessageError:
+                    continue  # the urgent group dead-letters it
+        for alert in alerts:
+            if alert.lane is lane:
+                await expand_alert(
+                    alert=alert,
+                    index=index,
+                    producer=infra.producer,
+                    chunk_size=settings.chunk_size,
+                )
 
 
 class ProfileFollower:

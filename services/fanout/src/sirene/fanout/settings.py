@@ -18,6 +18,12 @@ class FanoutSettings(ServiceSettings):
     chunk_size: int = Field(
         default=2000, ge=100, le=50_000, description="Citizens read and emitted per step."
     )
+    alerts_per_batch: int = Field(
+        default=5,
+        ge=1,
+        le=500,
+        description="Alerts consumed per batch and lane (a failure re-expands the batch).",
+    )
     index_prefix: str = Field(
         default="sirene:aud", description="Redis key prefix of the audience index."
     )
