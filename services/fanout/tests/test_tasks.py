@@ -6,7 +6,14 @@ from datetime import timedelta
 
 from sirene.fanout.repository import Recipient
 from sirene.fanout.service import channels_for, tasks_for
-from sirene.schemas import AlertPublished, Channel, Language, task_id_for, utcnow
+from sirene.schemas import (
+    AlertPublished,
+    Channel,
+    Language,
+    contact_key_for,
+    task_id_for,
+    utcnow,
+)
 from sirene.schemas.examples import EXAMPLES
 
 
@@ -52,7 +59,9 @@ def test_one_task_per_push_device_with_stable_ids() -> None:
     assert sorted(t.channel for t in tasks) == [Channel.PUSH, Channel.PUSH, Channel.SMS]
     assert len({t.task_id for t in tasks}) == 3
     sms = next(t for t in tasks if t.channel is Channel.SMS)
-    assert sms.task_id == task_id_for(alert.alert_id, "c-1", Channel.SMS)
+    assert sms.task_id == task_id_for(
+        alert.alert_id, "c-1", Channel.SMS, contact_key_for("+4915112345678")
+    )
     assert sms.body == alert.texts[Language.DE].sms
     assert [t.task_id for t in tasks_for(alert, _recipient())] == [t.task_id for t in tasks]
 

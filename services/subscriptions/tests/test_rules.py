@@ -135,10 +135,16 @@ def _dead(channel: Channel, contact_key: str = "") -> DeliveryReceipt:
 
 def test_dead_sms_contact_is_deactivated() -> None:
     doc = _citizen(sms={"address": "+4915112345678", "active": True})
-    assert dead_contact_changes(doc, _dead(Channel.SMS)) == {
+    dead = _dead(Channel.SMS, contact_key_for("+4915112345678"))
+    assert dead_contact_changes(doc, dead) == {
         "contacts.sms.active": False,
         "contacts.sms.deactivated_reason": "contact_dead",
     }
+
+
+def test_late_receipt_about_a_replaced_number_deactivates_nothing() -> None:
+    doc = _citizen(sms={"address": "+4915199999999", "active": True})
+    assert dead_contact_changes(doc, _dead(Channel.SMS, contact_key_for("+4915112345678"))) is None
 
 
 def test_dead_push_device_is_matched_by_its_task_id() -> None:

@@ -24,6 +24,7 @@ from sirene.schemas import (
     DeliveryReceipt,
     ErrorClass,
     ReceiptStatus,
+    contact_key_for,
     profile_key,
     task_id_for,
 )
@@ -256,13 +257,19 @@ async def test_contact_dead_receipt_deactivates_the_contact(sirene_infra: InfraU
             headers=_auth(token),
         )
         cid = created.json()["id"]
+        number = created.json()["contacts"]["sms"]["address"]
         key = profile_key(tenant, cid).encode()
         await reader.collect(lambda r: r.key == key, count=1, timeout_s=20)
 
         def receipt(status: ReceiptStatus, error: ErrorClass | None) -> tuple[str, bytes]:
             event = DeliveryReceipt(
                 tenant_id=tenant,
-                task_id=task_id_for("alert-1", cid, Channel.SMS),
+                task_id=task_id_for(
+                    "alert-1",
+                    cid,
+                    Channel.SMS,
+                    contact_key_for(number),
+                ),
                 alert_id="alert-1",
                 citizen_id=cid,
                 channel=Channel.SMS,

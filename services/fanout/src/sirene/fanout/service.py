@@ -88,7 +88,11 @@ def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryT
         }[channel]
         yield DeliveryTask(
             **common,  # type: ignore[arg-type]
-            task_id=task_id_for(alert.alert_id, recipient.citizen_id, channel),
+            # the contact is part of the id: a late receipt about an old number can never be
+            # taken for the citizen's new one
+            task_id=task_id_for(
+                alert.alert_id, recipient.citizen_id, channel, contact_key_for(address)
+            ),
             channel=channel,
             address=address,
             title=title,

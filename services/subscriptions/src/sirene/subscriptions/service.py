@@ -353,13 +353,11 @@ def profile_of(doc: Document) -> tuple[str, CitizenProfile]:
     return profile_key(doc["tenant"], doc["id"]), profile
 
 
-def _receipt_matches(receipt: DeliveryReceipt, address: str, *, single: bool) -> bool:
-    """Whether the receipt's task was addressed to `address`: task ids are derived from the
-    contact key (and, for channels with one contact point, possibly without one)."""
-    keys = [contact_key_for(address)] + ([""] if single else [])
-    return any(
-        receipt.task_id == task_id_for(receipt.alert_id, receipt.citizen_id, receipt.channel, key)
-        for key in keys
+def _receipt_matches(receipt: DeliveryReceipt, address: str) -> bool:
+    """Whether the receipt's task was addressed to `address` (task ids include the contact
+    key, so a receipt about a number the citizen has since replaced matches nothing)."""
+    return receipt.task_id == task_id_for(
+        receipt.alert_id, receipt.citizen_id, receipt.channel, contact_key_for(address)
     )
 
 
@@ -372,17 +370,13 @@ def dead_contact_changes(doc: Document, receipt: DeliveryReceipt) -> Document | 
         devices = [dict(d) for d in contacts.get("push", [])]
         hit = False
         for device in devices:
-            if device["active"] and _receipt_matches(receipt, device["token"], single=False):
+            if device["active"] and _receipt_matches(receipt, device["token"]):
                 device["active"] = False
                 device["deactivated_reason"] = ErrorClass.CONTACT_DEAD.value
                 hit = True
         return {"contacts.push": devices} if hit else None
     point = contacts.get(channel.value)
-    if (
-        not point
-        or not point["active"]
-        or not _receipt_matches(receipt, point["address"], single=True)
-    ):
+    if not point or not point["active"] or not _receipt_matches(receipt, point["address"]):
         return None
     return {
         f"contacts.{channel.value}.active": False,
