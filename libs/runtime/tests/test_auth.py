@@ -104,3 +104,14 @@ async def test_anything_else_is_401_in_the_callers_language(
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json() == {"detail": detail}
+
+
+def test_a_token_shared_by_two_tenants_is_refused() -> None:
+    from pydantic import SecretStr
+
+    from sirene.runtime.auth import check_api_tokens
+
+    shared = SecretStr("x" * 40)
+    with pytest.raises(ValueError, match="share a token"):
+        check_api_tokens({"a-town": shared, "b-town": shared}, production=True)
+    check_api_tokens({"a-town": shared, "b-town": SecretStr("y" * 40)}, production=True)

@@ -114,3 +114,15 @@ def test_fcm_outcome() -> None:
     assert fcm_outcome(401, {"error": {"status": "UNAUTHENTICATED"}}).error_class is (
         ErrorClass.PERMANENT
     )
+
+
+def test_simulator_defaults_are_refused_in_production() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from sirene.channel_push.settings import ChannelPushSettings
+
+    with pytest.raises(ValidationError) as info:
+        ChannelPushSettings(environment="production")
+    assert "apns_host" in str(info.value)
+    assert "fcm_api_url" in str(info.value)

@@ -31,7 +31,11 @@ bearer = HTTPBearer(auto_error=False, description="Staff token of one tenant.")
 
 
 def check_api_tokens(tokens: dict[str, SecretStr], *, production: bool) -> None:
-    """Tenant ids must be slugs; tokens long enough; no placeholders in production."""
+    """Tenant ids must be slugs; tokens long enough and distinct (one token, one tenant); no
+    placeholders in production."""
+    secrets = [token.get_secret_value() for token in tokens.values()]
+    if len(set(secrets)) != len(secrets):
+        raise ValueError("api_tokens: two tenants share a token (it would act for both)")
     for tenant, token in tokens.items():
         secret = token.get_secret_value()
         if not _TENANT.match(tenant):

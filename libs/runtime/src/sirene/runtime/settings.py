@@ -15,6 +15,19 @@ DEV_MARKERS = ("dev-", "change-me", "changeme", "insecure")
 """Substrings that mark a secret as a development placeholder."""
 
 
+LOCAL_HOSTS = ("127.", "localhost", "[::1]")
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a URL points at this machine (a simulator), or is not https."""
+    rest = url.lower().removeprefix("https://")
+    return rest == url.lower() or rest.startswith(LOCAL_HOSTS)
+
+
+class ProductionSettingsError(ValueError):
+    """A production deployment configured with development values."""
+
+
 class ServiceSettings(BaseSettings):
     """Base settings. Subclasses set `model_config` with their own `env_prefix`."""
 
@@ -77,17 +90,6 @@ class ServiceSettings(BaseSettings):
             self.mongodb_db = "sirene_" + self.service_name.replace("-", "_")
         return self
 
-    @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> ServiceSettings:
-        if self.environment != "production":
-            return self
-        for name, value in self:
-            if isinstance(value, SecretStr) and any(
-                marker in value.get_secret_value().lower() for marker in DEV_MARKERS
-            ):
-                raise ValueError(f"{name} holds a development placeholder secret")
-        return self
-
     @classmethod
     def resolve(cls, settings: Self | None = None, **overrides: Any) -> Self:
         """What `create_app(settings, **overrides)` runs with: `settings` with `overrides`
@@ -100,6 +102,24 @@ class ServiceSettings(BaseSettings):
     def group_id(self, name: str) -> str:
         """The consumer group id for one of this service's subscribers."""
         return f"{self.kafka_group_prefix}{self.service_name}.{name}"
+
+    def production_problems(self) -> list[str]:
+        """What is wrong with these settings for production (development placeholder secrets);
+        subclasses add their own checks to this list."""
+        return [
+            f"{name} holds a development placeholder secret"
+            for name, value in self
+            if isinstance(value, SecretStr)
+            and any(marker in value.get_secret_value().lower() for marker in DEV_MARKERS)
+        ]
+
+    @model_validator(mode="after")
+    def _fit_for_production(self) -> ServiceSettings:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ProductionSettingsError("not fit for production: " + "; ".join(problems))
+        return self
 
     @property
     def base_url(self) -> str:

@@ -33,6 +33,7 @@ from sirene.schemas.common import EntityId, TenantId
 
 from .delivery import ChannelSettings, Outcome
 from .logging import mask_phone
+from .settings import is_local_url
 
 log = logging.getLogger(__name__)
 _http_log = logging.getLogger(f"{__name__}.http")
@@ -93,6 +94,19 @@ class TwilioServiceSettings(ChannelSettings):
         default="+15005550006", pattern=r"^\+[1-9]\d{1,14}$", description="Sender number (E.164)."
     )
     twilio_timeout_s: float = Field(default=10.0, gt=0, description="Per API request.")
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if is_local_url(self.twilio_api_url):
+            problems.append("twilio_api_url must be Twilio's https API, not a simulator")
+        if self.twilio_account_sid == DEV_ACCOUNT_SID:
+            problems.append("twilio_account_sid is the simulator's development account")
+        token = self.twilio_auth_token.get_secret_value()
+        if token == DEV_AUTH_TOKEN or len(token) < 32:
+            problems.append("twilio_auth_token must be the account's real auth token")
+        if not self.public_url or is_local_url(self.public_url):
+            problems.append("public_url must be the https address Twilio calls back")
+        return problems
 
 
 class BaseUrlTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]

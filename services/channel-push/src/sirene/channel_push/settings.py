@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from sirene.runtime.delivery import ChannelSettings
+from sirene.runtime.settings import LOCAL_HOSTS, is_local_url
 
 
 class ChannelPushSettings(ChannelSettings):
@@ -64,6 +65,16 @@ class ChannelPushSettings(ChannelSettings):
     provider_concurrency: int = Field(
         default=200, ge=1, le=5000, description="Pushes in flight per worker process."
     )
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.apns_host.startswith(LOCAL_HOSTS):
+            problems.append("apns_host must be Apple's APNs host, not a simulator")
+        if self.apns_key_id == "SIRENEDEV1" or self.apns_team_id == "SIRENETEAM":
+            problems.append("apns_key_id/apns_team_id are the simulator's development values")
+        if is_local_url(self.fcm_api_url):
+            problems.append("fcm_api_url must be FCM's https API, not a simulator")
+        return problems
 
     @field_validator("apns_cert_dir", "apns_ca_file", "apns_key_file")
     @classmethod
