@@ -173,3 +173,16 @@ async def test_schema_violations_get_422(overrides: dict[str, Any]) -> None:
     response = await _call("POST", "/api/v1/alerts", json=_alert(**overrides), headers=AUTH)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["msg"]
+
+
+def test_a_future_effective_time_is_refused_until_scheduling_exists() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sirene.publisher.service import _check_times
+    from sirene.runtime.errors import InvalidInputError
+
+    now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as info:
+        _check_times(effective=now + timedelta(hours=2), expires=None, duration=60, now=now)
+    assert info.value.code == "scheduling_unsupported"
+    _check_times(effective=now + timedelta(seconds=30), expires=None, duration=60, now=now)

@@ -19,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from sirene.schemas import utcnow
 
 from .kafka import BatchProducer
+from .logging import mask
 from .mongo import Document, chunked
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class OutboxRelay:
                 marks.append(
                     UpdateOne(
                         {"_id": doc["_id"], "version": doc["version"]},
-                        {"$set": {"outbox.state": FAILED, "outbox.reason": str(exc)[:500]}},
+                        {"$set": {"outbox.state": FAILED, "outbox.reason": mask(str(exc))[:500]}},
                     )
                 )
                 continue

@@ -56,6 +56,7 @@ CONTACT_DEAD_CODES = frozenset(
         30003,  # unreachable destination handset
         30005,  # unknown destination handset
         30006,  # landline or unreachable carrier
+        21610,  # recipient replied STOP at Twilio: sending again is refused
     }
 )
 """Twilio error codes that mean the phone number itself is dead: stop using it."""

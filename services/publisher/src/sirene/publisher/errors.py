@@ -24,6 +24,11 @@ MESSAGES = Catalogue(
             "Das Ablaufdatum muss nach dem Beginn liegen.",
             "Expiry must be after the effective time.",
         ),
+        "scheduling_unsupported": (
+            "Zeitgesteuerte Veröffentlichung gibt es noch nicht: 'effective' darf nicht in der "
+            "Zukunft liegen.",
+            "Scheduled publication is not available yet: 'effective' must not lie in the future.",
+        ),
         "expired": (
             "Die Meldung ist bereits abgelaufen.",
             "The alert has already expired.",

@@ -61,7 +61,9 @@ class AlertIn(BaseModel):
     )
     audience: Audience = Field(description="Topics or everyone, optionally narrowed to districts.")
     effective: AwareDatetime | None = Field(
-        default=None, description="When it takes effect; default: when it is published."
+        default=None,
+        description="When it takes effect; default: when it is published. Must not lie in the "
+        "future while scheduled publication does not exist (422).",
     )
     expires: AwareDatetime | None = Field(default=None, description="When deliveries stop.")
     duration_minutes: int | None = Field(

@@ -107,11 +107,18 @@ def mark_texts(
     return marked
 
 
+EFFECTIVE_SKEW = timedelta(minutes=1)
+"""How far in the future `effective` may lie (clock skew) while scheduling does not exist."""
+
+
 def _check_times(
     *, effective: datetime | None, expires: datetime | None, duration: int | None, now: datetime
 ) -> None:
     if expires is not None and duration is not None:
         raise InvalidInputError(("body", "expires"), "expires_and_duration")
+    if effective is not None and effective > now + EFFECTIVE_SKEW:
+        # nothing holds an alert back until its time yet: refuse rather than send it now
+        raise InvalidInputError(("body", "effective"), "scheduling_unsupported")
     if expires is not None and expires <= (effective or now):
         raise InvalidInputError(("body", "expires"), "expires_not_after_effective")
 
