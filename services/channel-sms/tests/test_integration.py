@@ -61,7 +61,7 @@ async def test_task_is_sent_and_status_callbacks_become_receipts(
     sid = receipts[0].provider_ref
     assert sid is not None
     assert sid.startswith("SM")
-    assert all(r.key == task.alert_id.encode() for r in records)
+    assert all(r.key == task.task_id.encode() for r in records)  # spread over partitions
     for receipt in receipts:
         assert receipt.tenant_id == tenant
         assert receipt.alert_id == task.alert_id

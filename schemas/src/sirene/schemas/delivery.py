@@ -76,7 +76,7 @@ class ErrorClass(StrEnum):
 class DeliveryReceipt(Event):
     """What happened to a task. Produced by channel workers (including from provider status
     callbacks), consumed by publisher (progress) and subscriptions (dead contacts).
-    Key: `alert_id`."""
+    Key: `task_id` (consumers fold receipts order-independently, so they may spread)."""
 
     receipt_id: str = Field(default_factory=new_id, description="Unique receipt id.")
     task_id: str = Field(min_length=32, max_length=32, description="The task it is about.")

@@ -78,7 +78,7 @@ _ALL = [
     TopicSpec(
         DELIVERY_RECEIPT,
         DeliveryReceipt,
-        key="alert_id",
+        key="task_id",
         producers=("channel-sms", "channel-voice", "channel-push", "channel-email"),
         consumers=("publisher", "subscriptions"),
         description="Delivery state changes, including provider status callbacks.",

@@ -150,13 +150,22 @@ def count_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
 
 
 async def emit_receipts(producer: BatchProducer, receipts: Sequence[DeliveryReceipt]) -> None:
-    """Sends receipts to `delivery.receipt` in one batch (key: alert id) and counts them."""
+    """Sends receipts to `delivery.receipt` (key: task id, so one big alert's receipts spread
+    over every partition) and counts them. A batch goes through the batch path; a single
+    receipt (a provider callback) through the lingering producer, which coalesces concurrent
+    callbacks instead of sending one-record batches."""
     if not receipts:
         return
-    await producer.send_many(
-        DELIVERY_RECEIPT,
-        [(r.alert_id.encode(), r.model_dump_json().encode()) for r in receipts],
-    )
+    if len(receipts) == 1:
+        receipt = receipts[0]
+        await producer.send(
+            DELIVERY_RECEIPT, receipt.model_dump_json().encode(), receipt.task_id.encode()
+        )
+    else:
+        await producer.send_many(
+            DELIVERY_RECEIPT,
+            [(r.task_id.encode(), r.model_dump_json().encode()) for r in receipts],
+        )
     count_receipts(receipts)
 
 

@@ -14,14 +14,15 @@ T = TypeVar("T")
 
 
 def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient[Document]:
-    """A client that works against MongoDB and FerretDB v1 alike (timezone-aware datetimes,
-    no retryable writes, which FerretDB v1 does not implement)."""
+    """A client that works against MongoDB and FerretDB v1 alike (timezone-aware datetimes;
+    retryable writes as configured — on for a MongoDB replica set, off for FerretDB v1, which
+    does not implement them)."""
     return AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(),
         tz_aware=True,
         appname=settings.service_name,
         serverSelectionTimeoutMS=5_000,
-        retryWrites=False,
+        retryWrites=settings.mongodb_retry_writes,
     )
 
 

@@ -55,6 +55,12 @@ class ServiceSettings(BaseSettings):
         description="Database name; default `sirene_<service>`, so each service owns its data "
         "(and, on FerretDB's SQLite backend, its own file).",
     )
+    mongodb_retry_writes: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("SIRENE_MONGODB_RETRY_WRITES", "mongodb_retry_writes"),
+        description="Retryable writes: true on a MongoDB replica set (survives a primary "
+        "failover); false on FerretDB v1, which does not implement them.",
+    )
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:36379/0"),
         validation_alias=AliasChoices("SIRENE_REDIS_URL", "redis_url"),
