@@ -297,13 +297,18 @@ class DeliveryPipeline:
             else:
                 in_flight += 1
 
-        handed = await asyncio.gather(*(self._hand_off(task, lane) for task in candidates))
-        settled = [(t, o) for t, o in zip(candidates, handed, strict=True) if o is not None]
-        in_flight += len(candidates) - len(settled)
+        leases = await self._lease(candidates)
+        leased = [task for task, won in zip(candidates, leases, strict=True) if won]
+        in_flight += len(candidates) - len(leased)
+        try:
+            handed = await asyncio.gather(*(self._hand_off(task, lane) for task in leased))
+        except BaseException:
+            # interrupted (shutdown): free the leases so the redelivery need not wait for them
+            await self._release(leased, ignore_errors=True)
+            raise
+        settled = list(zip(leased, handed, strict=True))
         await self._settle(settled)
-        receipts.extend(
-            receipt_for(task, outcome, provider=self.provider) for task, outcome in settled
-        )
+        receipts.extend(receipt_for(t, o, provider=self.provider) for t, o in settled)
         await emit_receipts(self.producer, receipts)
         if in_flight:
             log.info(
@@ -312,6 +317,32 @@ class DeliveryPipeline:
             )
             await asyncio.sleep(self.in_flight_backoff_s)
             raise TasksInFlightError(f"{in_flight} task(s) of the batch are in flight")
+
+    async def _lease(self, tasks: Sequence[DeliveryTask]) -> list[bool]:
+        """Leases every task about to be handed off (`SET NX EX lease_s`), in one round trip;
+        False where another worker holds it."""
+        if not tasks:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task in tasks:
+                pipe.set(
+                    f"{DEDUP_PREFIX}{task.task_id}",
+                    f"{LEASE}|{task.attempt}",
+                    nx=True,
+                    ex=self.lease_s,
+                )
+            return [bool(won) for won in await pipe.execute()]
+
+    async def _release(self, tasks: Sequence[DeliveryTask], *, ignore_errors: bool) -> None:
+        """Drops the leases of tasks that were not handed off."""
+        if not tasks:
+            return
+        try:
+            await self.redis.delete(*(f"{DEDUP_PREFIX}{task.task_id}" for task in tasks))
+        except Exception:
+            if not ignore_errors:
+                raise
+            log.warning("could not release leases; they expire by themselves", exc_info=True)
 
     async def _settle(self, settled: Sequence[tuple[DeliveryTask, Outcome]]) -> None:
         """Marks final outcomes `done` and releases transiently failed tasks, in one round
@@ -327,17 +358,9 @@ class DeliveryPipeline:
                     pipe.delete(key)
             await pipe.execute()
 
-    async def _hand_off(self, task: DeliveryTask, lane: Lane) -> Outcome | None:
-        """Leases the task and hands it to the provider; None when another worker holds it."""
+    async def _hand_off(self, task: DeliveryTask, lane: Lane) -> Outcome:
+        """Hands one leased task to the provider (at most `concurrency` at once)."""
         async with self._semaphore:
-            leased = await self.redis.set(
-                f"{DEDUP_PREFIX}{task.task_id}",
-                f"{LEASE}|{task.attempt}",
-                nx=True,
-                ex=self.lease_s,
-            )
-            if not leased:
-                return None
             started = time.perf_counter()
             try:
                 outcome = await self.deliver(task)

@@ -77,6 +77,13 @@ class ServiceSettings(BaseSettings):
         description="Where a new consumer group starts. Services start at 'earliest' so "
         "nothing published before their first start is lost; tests use 'latest'.",
     )
+    redis_max_connections: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("SIRENE_REDIS_MAX_CONNECTIONS", "redis_max_connections"),
+        description="Redis connections per process; callers wait for a free one.",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port (0 = any).")
     public_url: str | None = Field(
