@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sirene.devstack import demo
-from sirene.devstack.stack import SERVICES, TEST, service, service_proc, start_all, stop_all
+from sirene.devstack.stack import SERVICES, TEST, service, service_proc, start_together, stop_all
 from sirene.devstack.testing import InfraUrls
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def platform(sirene_infra: InfraUrls) -> Iterator[dict[str, str]]:
     """Every service running against the test infrastructure, with the demo town seeded.
     Yields service name → base URL."""
     procs = [service_proc(s, TEST, extra_env=sirene_infra.settings_env()) for s in SERVICES]
-    started = start_all(procs, echo=log.info)
+    started = start_together(procs, echo=log.info)
     try:
         subscriptions, fanout = service("subscriptions").url(TEST), service("fanout").url(TEST)
         demo.seed(subscriptions)

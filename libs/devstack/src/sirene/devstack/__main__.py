@@ -24,6 +24,7 @@ from .stack import (
     recorded_pid,
     service_proc,
     start_all,
+    start_together,
     stop_all,
 )
 from .stack import service as service_named
@@ -42,7 +43,7 @@ def infra_up() -> None:
 
 def services_up() -> None:
     echo("Starting services …")
-    start_all([service_proc(s, DEV) for s in SERVICES], echo=echo)
+    start_together([service_proc(s, DEV) for s in SERVICES], echo=echo)
 
 
 def seed() -> dict[str, int]:

@@ -156,12 +156,10 @@ def recorded_pid(proc: Proc) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
-    """Starts `proc` unless it already runs; waits until it is ready. Returns True when this
-    call started it."""
+def _spawn(proc: Proc) -> subprocess.Popen[bytes] | None:
+    """Launches `proc` unless it already runs (then None)."""
     if recorded_pid(proc) is not None and proc.ready():
-        echo(f"  {proc.name:<14} already running (port {proc.port})")
-        return False
+        return None
     if port_open(proc.port):
         raise StackError(
             f"port {proc.port} for {proc.name} is taken by a process this stack did not start "
@@ -180,8 +178,13 @@ def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
             start_new_session=True,
         )
     proc.pidfile.write_text(str(child.pid))
-    deadline = time.monotonic() + proc.start_timeout_s
-    started = time.monotonic()
+    return child
+
+
+def _await_ready(
+    proc: Proc, child: subprocess.Popen[bytes], began: float, echo: Callable[[str], None]
+) -> None:
+    deadline = began + proc.start_timeout_s
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise StackError(
@@ -189,16 +192,47 @@ def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
                 f"last log lines:\n{_tail(proc.logfile)}"
             )
         if proc.ready():
-            echo(
-                f"  {proc.name:<14} ready on port {proc.port} ({time.monotonic() - started:.1f} s)"
-            )
-            return True
+            echo(f"  {proc.name:<14} ready on port {proc.port} ({time.monotonic() - began:.1f} s)")
+            return
         time.sleep(0.2)
     stop(proc)
     raise StackError(
         f"{proc.name} not ready after {proc.start_timeout_s:.0f} s; last log lines:\n"
         f"{_tail(proc.logfile)}"
     )
+
+
+def start(proc: Proc, *, echo: Callable[[str], None] = print) -> bool:
+    """Starts `proc` unless it already runs; waits until it is ready. Returns True when this
+    call started it."""
+    began = time.monotonic()
+    child = _spawn(proc)
+    if child is None:
+        echo(f"  {proc.name:<14} already running (port {proc.port})")
+        return False
+    _await_ready(proc, child, began, echo)
+    return True
+
+
+def start_together(procs: Iterable[Proc], *, echo: Callable[[str], None] = print) -> list[Proc]:
+    """Launches every process at once, then waits for each to be ready (for processes that do
+    not need each other to start, like the services). Returns those this call started; if one
+    fails, the ones it started are stopped again."""
+    began = time.monotonic()
+    children: list[tuple[Proc, subprocess.Popen[bytes]]] = []
+    try:
+        for proc in procs:
+            child = _spawn(proc)
+            if child is None:
+                echo(f"  {proc.name:<14} already running (port {proc.port})")
+            else:
+                children.append((proc, child))
+        for proc, child in children:
+            _await_ready(proc, child, began, echo)
+    except BaseException:
+        stop_all([proc for proc, _ in children], echo=None)
+        raise
+    return [proc for proc, _ in children]
 
 
 def stop(proc: Proc, *, timeout_s: float = 20.0, echo: Callable[[str], None] | None = None) -> None:
