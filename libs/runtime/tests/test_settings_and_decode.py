@@ -51,3 +51,28 @@ def test_resolve_applies_overrides_to_given_or_environment_settings(
     assert ServiceSettings.resolve(given) is given
     changed = ServiceSettings.resolve(given, http_port=9003)
     assert (changed.http_port, given.http_port) == (9003, 9002)
+
+
+async def test_a_failed_batch_is_handed_back_only_after_a_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from sirene.runtime import kafka
+
+    monkeypatch.setattr(kafka, "REDELIVERY_PAUSE_S", 0.2)
+    middleware = kafka.PauseBeforeRedelivery(None, context=None)  # type: ignore[arg-type]
+
+    async def failing(_msg: object) -> None:
+        raise ConnectionError("mongodb is down")
+
+    async def fine(msg: object) -> object:
+        return msg
+
+    began = time.perf_counter()
+    with pytest.raises(ConnectionError):
+        await middleware.consume_scope(failing, "batch")
+    assert time.perf_counter() - began >= 0.1
+    began = time.perf_counter()
+    assert await middleware.consume_scope(fine, "batch") == "batch"
+    assert time.perf_counter() - began < 0.1

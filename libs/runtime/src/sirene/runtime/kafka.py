@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
@@ -33,12 +35,34 @@ Record = tuple[bytes | None, bytes]
 _MAX_DEAD_PAYLOAD = 64 * 1024
 
 
+REDELIVERY_PAUSE_S = 1.0
+"""Mean pause before a failed batch is consumed again."""
+
+
+class PauseBeforeRedelivery(BaseMiddleware):
+    """When a handler fails (a server is down, an unexpected error), waits about a second
+    before the batch is handed back for redelivery, so a lasting failure is retried calmly
+    instead of in a tight loop against the failing server. Poison messages never get here:
+    handlers dead-letter them."""
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        try:
+            return await call_next(msg)
+        except Exception:
+            await asyncio.sleep(REDELIVERY_PAUSE_S * (0.5 + random.random()))  # noqa: S311
+            raise
+
+
 def create_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
-    """A FastStream broker for the service's consumers, with Prometheus middleware."""
+    """A FastStream broker for the service's consumers, with Prometheus metrics and a pause
+    before redelivering a failed batch."""
     return KafkaBroker(
         settings.kafka,
         client_id=settings.service_name,
-        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name)],
+        middlewares=[
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
+            PauseBeforeRedelivery,
+        ],
         graceful_timeout=15.0,
         # through our masked root handler; per-message lines at DEBUG, out of INFO
         logger=logging.getLogger("sirene.kafka"),
