@@ -322,6 +322,15 @@ def _redis_ready(layout: Layout) -> Callable[[], bool]:
     return ready
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64. Like Kafka's own `Uuid`, never one
+    that starts with '-' (a command line would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _kafka_proc(layout: Layout) -> Proc:
     libs = LOCAL / "kafka" / "libs"
     home = layout.home / "kafka"
@@ -340,10 +349,9 @@ def _kafka_proc(layout: Layout) -> Proc:
     log4j = f"-Dlog4j2.configurationFile={ROOT / 'deploy/local/kafka/log4j2.properties'}"
     if not (data / "meta.properties").is_file():
         data.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         format_storage = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
         subprocess.run(  # noqa: S603
-            [*format_storage, "-t", cluster_id, "-c", str(config)],
+            [*format_storage, f"--cluster-id={_cluster_id()}", "-c", str(config)],
             check=True,
             capture_output=True,
             timeout=120,
