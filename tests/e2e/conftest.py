@@ -15,10 +15,11 @@ from sirene.devstack.testing import InfraUrls
 log = logging.getLogger(__name__)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def platform(sirene_infra: InfraUrls) -> Iterator[dict[str, str]]:
     """Every service running against the test infrastructure, with the demo town seeded.
-    Yields service name → base URL."""
+    Yields service name → base URL. Module scope: the services are stopped before other test
+    modules run, so their consumer groups never take those tests' tasks."""
     procs = [service_proc(s, TEST, extra_env=sirene_infra.settings_env()) for s in SERVICES]
     started = start_together(procs, echo=log.info)
     try:
