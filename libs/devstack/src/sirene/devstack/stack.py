@@ -147,13 +147,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def recorded_pid(proc: Proc) -> int | None:
-    """The pid recorded for a process of ours that is still alive, if any."""
+def _alive_pid(pidfile: Path) -> int | None:
     try:
-        pid = int(proc.pidfile.read_text().strip())
+        pid = int(pidfile.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
     return pid if _pid_alive(pid) else None
+
+
+def recorded_pid(proc: Proc) -> int | None:
+    """The pid recorded for a process of ours that is still alive, if any."""
+    return _alive_pid(proc.pidfile)
 
 
 def _spawn(proc: Proc) -> subprocess.Popen[bytes] | None:
@@ -433,6 +437,11 @@ def _redis_proc(layout: Layout) -> Proc:
         _redis_ready(layout),
         layout,
     )
+
+
+def running(layout: Layout, names: Iterable[str]) -> bool:
+    """Whether any of the named processes of a stack instance is alive (by recorded pid)."""
+    return any(_alive_pid(layout.run / f"{name}.pid") is not None for name in names)
 
 
 def wipe_data(layout: Layout) -> None:

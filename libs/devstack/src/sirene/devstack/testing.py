@@ -110,7 +110,7 @@ def real_infra() -> Iterator[InfraUrls]:
         return
     # the tests' own instance (other ports, other data): a running `make up` is left alone
     layout = stack.TEST
-    if not any(stack.recorded_pid(p) for p in stack.infra_procs(layout)):
+    if not stack.running(layout, ("kafka", "ferretdb", "redis")):
         stack.wipe_data(layout)  # every test session starts from empty servers
     started = stack.start_all(stack.infra_procs(layout), echo=log.info)
     try:
