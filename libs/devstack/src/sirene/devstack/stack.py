@@ -156,8 +156,20 @@ def _alive_pid(pidfile: Path) -> int | None:
 
 
 def recorded_pid(proc: Proc) -> int | None:
-    """The pid recorded for a process of ours that is still alive, if any."""
-    return _alive_pid(proc.pidfile)
+    """The pid recorded for a process of ours that is still alive, if any (a pid the system
+    has since given to another program does not count)."""
+    pid = _alive_pid(proc.pidfile)
+    if pid is None:
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return pid  # no /proc (not Linux): trust the pid file
+    # redis-server rewrites its title to "redis-server 127.0.0.1:<port>"; others keep argv
+    ours = Path(proc.argv[0]).name in cmdline and (
+        proc.argv[-1] in cmdline or f":{proc.port}" in cmdline
+    )
+    return pid if ours else None
 
 
 def _spawn(proc: Proc) -> subprocess.Popen[bytes] | None:
