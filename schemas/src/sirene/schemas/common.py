@@ -15,9 +15,12 @@ TenantId = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$"),
     Field(description="Municipality (tenant) slug, e.g. 'musterstadt'. Scopes every record."),
 ]
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+"""What an id of an alert, citizen, topic or report may contain (at most 64 characters)."""
+
 EntityId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    StringConstraints(min_length=1, max_length=64, pattern=ENTITY_ID_PATTERN),
 ]
 
 

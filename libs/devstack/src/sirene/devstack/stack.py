@@ -116,6 +116,9 @@ class Proc:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     start_timeout_s: float = 60.0
+    prepare: Callable[[], None] | None = None
+    """Runs right before the process is launched (config files, first-time formatting), so
+    that merely describing a process — for `status` or `down` — changes nothing on disk."""
 
     @property
     def pidfile(self) -> Path:
@@ -183,6 +186,8 @@ def _spawn(proc: Proc) -> subprocess.Popen[bytes] | None:
         )
     proc.layout.logs.mkdir(parents=True, exist_ok=True)
     proc.layout.run.mkdir(parents=True, exist_ok=True)
+    if proc.prepare is not None:
+        proc.prepare()
     with proc.logfile.open("ab") as log:
         child = subprocess.Popen(  # noqa: S603 - argv built from our own constants
             proc.argv,
@@ -351,27 +356,30 @@ def _kafka_proc(layout: Layout) -> Proc:
     libs = LOCAL / "kafka" / "libs"
     home = layout.home / "kafka"
     data, config = home / "data", home / "config" / "server.properties"
-    if not (libs / ".complete").is_file():
-        raise StackError("Kafka jars are missing: run `make install` (deploy/local/install.sh)")
-    template = (ROOT / "deploy/local/kafka/server.properties").read_text()
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        template.replace("${kafka_port}", str(layout.kafka_port))
-        .replace("${controller_port}", str(layout.kafka_controller_port))
-        .replace("${data_dir}", str(data))
-    )
     java = shutil.which("java") or "java"
     classpath = f"{libs}/*"
     log4j = f"-Dlog4j2.configurationFile={ROOT / 'deploy/local/kafka/log4j2.properties'}"
-    if not (data / "meta.properties").is_file():
-        data.mkdir(parents=True, exist_ok=True)
-        format_storage = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
-        subprocess.run(  # noqa: S603
-            [*format_storage, f"--cluster-id={_cluster_id()}", "-c", str(config)],
-            check=True,
-            capture_output=True,
-            timeout=120,
+
+    def prepare() -> None:
+        if not (libs / ".complete").is_file():
+            raise StackError("Kafka jars are missing: run `make install`")
+        template = (ROOT / "deploy/local/kafka/server.properties").read_text()
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            template.replace("${kafka_port}", str(layout.kafka_port))
+            .replace("${controller_port}", str(layout.kafka_controller_port))
+            .replace("${data_dir}", str(data))
         )
+        if not (data / "meta.properties").is_file():
+            data.mkdir(parents=True, exist_ok=True)
+            format_storage = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
+            subprocess.run(  # noqa: S603
+                [*format_storage, f"--cluster-id={_cluster_id()}", "-c", str(config)],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+
     heap = os.environ.get("SIRENE_KAFKA_HEAP", "1g")
     jvm = ["-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
     return Proc(
@@ -390,15 +398,19 @@ def _kafka_proc(layout: Layout) -> Proc:
         _kafka_ready(layout),
         layout,
         start_timeout_s=90,
+        prepare=prepare,
     )
 
 
 def _ferretdb_proc(layout: Layout) -> Proc:
     binary = LOCAL / "bin" / "ferretdb"
-    if not binary.is_file():
-        raise StackError("FerretDB is missing: run `make install` (deploy/local/install.sh)")
     data = layout.home / "ferretdb"
-    data.mkdir(parents=True, exist_ok=True)
+
+    def prepare() -> None:
+        if not binary.is_file():
+            raise StackError("FerretDB is missing: run `make install`")
+        data.mkdir(parents=True, exist_ok=True)
+
     return Proc(
         "ferretdb",
         [
@@ -415,15 +427,21 @@ def _ferretdb_proc(layout: Layout) -> Proc:
         layout.mongo_port,
         _mongo_ready(layout),
         layout,
+        prepare=prepare,
     )
 
 
 def _redis_proc(layout: Layout) -> Proc:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise StackError("redis-server is missing: run `make install` (deploy/local/install.sh)")
+    binary = shutil.which("redis-server") or "redis-server"
     data = layout.home / "redis"
-    data.mkdir(parents=True, exist_ok=True)
+
+    def prepare() -> None:
+        if shutil.which("redis-server") is None:
+            raise StackError(
+                "redis-server is missing: run `make install` (deploy/local/install.sh)"
+            )
+        data.mkdir(parents=True, exist_ok=True)
+
     return Proc(
         "redis",
         [
@@ -448,6 +466,7 @@ def _redis_proc(layout: Layout) -> Proc:
         layout.redis_port,
         _redis_ready(layout),
         layout,
+        prepare=prepare,
     )
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Path, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from sirene.schemas.common import ENTITY_ID_PATTERN
+
 from .infra import Infra
 from .outbox import OutboxRelay
+
+IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ENTITY_ID_PATTERN)]
+"""A path parameter holding an entity id (same rule as `sirene.schemas.EntityId`)."""
 
 
 def ops_router(infra: Infra) -> APIRouter:

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 
 from sirene.runtime.auth import TENANT_PATTERN, staff_tenant_dependency
 from sirene.runtime.errors import Catalogue, LanguageDep
+from sirene.runtime.http import IdPath
 
 from . import service
 from .models import (
@@ -67,7 +68,6 @@ async def public_tenant(
 
 TenantDep = Annotated[str, Depends(staff_tenant)]
 PublicTenantDep = Annotated[str, Depends(public_tenant)]
-ReportIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 router = APIRouter(prefix="/api/v1", tags=["issues"])
 
@@ -90,7 +90,7 @@ async def create_report(
 
 @router.get("/{tenant}/reports/{report_id}")
 async def get_public_report(
-    report_id: ReportIdPath, tenant: PublicTenantDep, ctx: ContextDep, language: LanguageDep
+    report_id: IdPath, tenant: PublicTenantDep, ctx: ContextDep, language: LanguageDep
 ) -> ReportPublic:
     """A report's public view: category, text, place and status, never the contact."""
     doc = await ctx.repo.get_report(tenant, report_id)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from pydantic import AwareDatetime
 
 from sirene.runtime.auth import staff_tenant_dependency
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
+from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
 
 from . import service
@@ -39,7 +40,6 @@ def get_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_context)]
 staff_tenant = staff_tenant_dependency(get_context)
 TenantDep = Annotated[str, Depends(staff_tenant)]
-AlertIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -58,7 +58,7 @@ async def create_alert(body: AlertIn, tenant: TenantDep, ctx: ContextDep) -> Ale
 
 
 @router.post("/alerts/{alert_id}/publish")
-async def publish_alert(alert_id: AlertIdPath, tenant: TenantDep, ctx: ContextDep) -> AlertOut:
+async def publish_alert(alert_id: IdPath, tenant: TenantDep, ctx: ContextDep) -> AlertOut:
     """Publishes a draft (idempotent for an already published alert)."""
     doc = await service.publish_alert(
         repo=ctx.repo,
@@ -85,14 +85,14 @@ async def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-async def get_alert(alert_id: AlertIdPath, tenant: TenantDep, ctx: ContextDep) -> AlertOut:
+async def get_alert(alert_id: IdPath, tenant: TenantDep, ctx: ContextDep) -> AlertOut:
     """One alert of the caller's tenant (404 for any other tenant's)."""
     doc = await service.get_alert(repo=ctx.repo, tenant=tenant, alert_id=alert_id)
     return AlertOut.model_validate(service.alert_view(doc))
 
 
 @router.get("/alerts/{alert_id}/progress")
-async def get_progress(alert_id: AlertIdPath, tenant: TenantDep, ctx: ContextDep) -> ProgressOut:
+async def get_progress(alert_id: IdPath, tenant: TenantDep, ctx: ContextDep) -> ProgressOut:
     """Live delivery progress: tasks per channel and status, expected counts, completeness."""
     return await service.progress(repo=ctx.repo, tenant=tenant, alert_id=alert_id)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 
 from sirene.runtime.auth import staff_tenant_dependency
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
+from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
 
 from . import service
@@ -46,7 +47,6 @@ def get_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_context)]
 staff_tenant = staff_tenant_dependency(get_context)
 TenantDep = Annotated[str, Depends(staff_tenant)]
-CitizenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
 
@@ -96,7 +96,7 @@ async def list_citizens(
 
 
 @router.get("/citizens/{citizen_id}")
-async def get_citizen(citizen_id: CitizenIdPath, tenant: TenantDep, ctx: ContextDep) -> CitizenOut:
+async def get_citizen(citizen_id: IdPath, tenant: TenantDep, ctx: ContextDep) -> CitizenOut:
     """One citizen of the caller's tenant (404 for any other tenant's)."""
     doc = await service.get_citizen(repo=ctx.repo, tenant=tenant, citizen_id=citizen_id)
     return CitizenOut.model_validate(service.citizen_view(doc))
@@ -104,7 +104,7 @@ async def get_citizen(citizen_id: CitizenIdPath, tenant: TenantDep, ctx: Context
 
 @router.patch("/citizens/{citizen_id}")
 async def patch_citizen(
-    citizen_id: CitizenIdPath, body: CitizenPatch, tenant: TenantDep, ctx: ContextDep
+    citizen_id: IdPath, body: CitizenPatch, tenant: TenantDep, ctx: ContextDep
 ) -> CitizenOut:
     """Changes contact points, language or district; publishes the new profile."""
     doc = await service.change_citizen(
@@ -121,7 +121,7 @@ async def patch_citizen(
 
 @router.put("/citizens/{citizen_id}/subscriptions")
 async def put_subscriptions(
-    citizen_id: CitizenIdPath, body: SubscriptionsIn, tenant: TenantDep, ctx: ContextDep
+    citizen_id: IdPath, body: SubscriptionsIn, tenant: TenantDep, ctx: ContextDep
 ) -> CitizenOut:
     """Replaces the citizen's channel choice per topic; publishes the new profile."""
     doc = await service.set_subscriptions(
