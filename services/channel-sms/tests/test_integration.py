@@ -93,6 +93,7 @@ async def test_redelivered_task_is_not_sent_twice(
         marker = task_factory(tenant, number, lane=Lane.BULK)
         await send_tasks(sirene_infra.kafka, BULK, marker)
         await reader.collect(receipts_of(marker.task_id), count=3, timeout_s=30)
+        await reader.collect(receipts_of(task.task_id), count=4, timeout_s=30)
         await asyncio.sleep(0.5)
         handoffs = [receipt_from(r) for r in reader.seen if receipts_of(task.task_id)(r)]
     # hand-off, sent, delivered — and each redelivery only re-emits the recorded hand-off
