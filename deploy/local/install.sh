@@ -21,7 +21,8 @@ need go "Go builds FerretDB"
 
 step "uv ${UV_VERSION}"
 uv="$root/.local/tools/bin/uv"
-if [[ ! -x "$uv" ]] || ! "$uv" --version | grep -q "uv ${UV_VERSION}"; then
+uv_version() { [[ -x "$uv" ]] && "$uv" --version 2>/dev/null || true; }
+if [[ "$(uv_version)" != "uv ${UV_VERSION}"* ]]; then
   python3 -m venv "$root/.local/tools"
   "$root/.local/tools/bin/pip" install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
 fi
@@ -38,7 +39,8 @@ if [[ "$(cat "$libs/.complete" 2>/dev/null)" != "$pom_hash" ]]; then
     -DoutputDirectory="$libs" -DincludeScope=runtime
   echo "$pom_hash" > "$libs/.complete"
 fi
-echo "    $(ls "$libs" | grep -E '^kafka_2\.13-.*\.jar$')"
+kafka_jar=("$libs"/kafka_2.13-*.jar)
+echo "    ${kafka_jar[0]##*/}"
 
 step "FerretDB"
 deploy/local/bin/install-ferretdb.sh
@@ -51,4 +53,5 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
-echo "    $(redis-server --version | cut -d' ' -f1-3)"
+redis_version="$(redis-server --version)"
+echo "    ${redis_version%% sha=*}"

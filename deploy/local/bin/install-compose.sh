@@ -8,7 +8,9 @@ set -euo pipefail
 VERSION="${COMPOSE_VERSION:-v2.40.3}"
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 plugin="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"
-if docker compose version 2>/dev/null | grep -q "${VERSION#v}"; then
+# Captured, not piped into `grep -q`: under pipefail an early-exiting reader is a SIGPIPE failure.
+installed="$(docker compose version 2>/dev/null || true)"
+if [[ "$installed" == *"${VERSION#v}"* ]]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "go is required to build docker compose" >&2; exit 1; }

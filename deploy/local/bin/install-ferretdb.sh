@@ -10,7 +10,10 @@ set -euo pipefail
 VERSION="${FERRETDB_VERSION:-v1.24.2}"
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 bin="$root/.local/bin/ferretdb"
-if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -q "version: ${VERSION}"; then
+# Output is captured before matching: `cmd | grep -q` or `cmd | head` under pipefail fails
+# with SIGPIPE (exit 141) whenever the reader stops before the writer has finished.
+installed_version() { [[ -x "$bin" ]] && "$bin" --version 2>/dev/null || true; }
+if [[ "$(installed_version)" == *"version: ${VERSION}"* ]]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "go is required to build FerretDB" >&2; exit 1; }
@@ -22,4 +25,6 @@ echo "${VERSION}" > "$src/build/version/version.txt"
 echo "local" > "$src/build/version/package.txt"
 mkdir -p "$root/.local/bin"
 (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -o "$bin" ./cmd/ferretdb)
-"$bin" --version | head -1
+out="$(installed_version)"
+[[ "$out" == *"version: ${VERSION}"* ]] || { echo "built FerretDB does not report ${VERSION}" >&2; exit 1; }
+echo "    ${out%%$'\n'*}"
