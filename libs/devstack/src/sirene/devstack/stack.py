@@ -97,7 +97,20 @@ class Layout:
 
 
 DEV = Layout("dev", LOCAL, 0)
-TEST = Layout("test", LOCAL / "test-stack", 1000)
+
+
+def _test_layout() -> Layout:
+    """The tests' instance. `SIRENE_TEST_SLOT=n` (1–9) gives a further instance with its own
+    folder and ports (offset 1000 + 100·n), so several checkouts can run their tests at once."""
+    raw = os.environ.get("SIRENE_TEST_SLOT", "0").strip() or "0"
+    if not raw.isdigit() or not 0 <= int(raw) <= 9:
+        raise ValueError(f"SIRENE_TEST_SLOT must be a number from 0 to 9, not {raw!r}")
+    slot = int(raw)
+    home = LOCAL / ("test-stack" if slot == 0 else f"test-stack-{slot}")
+    return Layout("test" if slot == 0 else f"test{slot}", home, 1000 + 100 * slot)
+
+
+TEST = _test_layout()
 
 
 class StackError(RuntimeError):
