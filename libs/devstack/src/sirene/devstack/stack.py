@@ -96,16 +96,21 @@ class Layout:
         }
 
 
-DEV = Layout("dev", LOCAL, 0)
+def _slot(variable: str) -> int:
+    raw = os.environ.get(variable, "0").strip() or "0"
+    if not raw.isdigit() or not 0 <= int(raw) <= 9:
+        raise ValueError(f"{variable} must be a number from 0 to 9, not {raw!r}")
+    return int(raw)
+
+
+DEV = Layout("dev", LOCAL, 100 * _slot("SIRENE_DEV_SLOT"))
+"""`make up`. `SIRENE_DEV_SLOT=n` (1–9) moves its ports by 100·n, for a second checkout."""
 
 
 def _test_layout() -> Layout:
     """The tests' instance. `SIRENE_TEST_SLOT=n` (1–9) gives a further instance with its own
     folder and ports (offset 1000 + 100·n), so several checkouts can run their tests at once."""
-    raw = os.environ.get("SIRENE_TEST_SLOT", "0").strip() or "0"
-    if not raw.isdigit() or not 0 <= int(raw) <= 9:
-        raise ValueError(f"SIRENE_TEST_SLOT must be a number from 0 to 9, not {raw!r}")
-    slot = int(raw)
+    slot = _slot("SIRENE_TEST_SLOT")
     home = LOCAL / ("test-stack" if slot == 0 else f"test-stack-{slot}")
     return Layout("test" if slot == 0 else f"test{slot}", home, 1000 + 100 * slot)
 
