@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sirene.devstack.testing import InfraUrls, real_infra
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +18,23 @@ def sirene_infra() -> Iterator[InfraUrls]:
     """Real Kafka, MongoDB and Redis (environment → testcontainers → native local stack)."""
     with real_infra() as urls:
         yield urls
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests)."""
+    from sirene.devstack.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context and page per test, German locale (the citizens' default)."""
+    context = browser.new_context(locale="de-DE")
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

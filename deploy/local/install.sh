@@ -7,6 +7,7 @@
 #   Apache Kafka jars (Maven)   → .local/kafka/libs/           (deploy/local/kafka/pom.xml)
 #   FerretDB v1 (Go)            → .local/bin/ferretdb          (deploy/local/bin/install-ferretdb.sh)
 #   Redis (Debian package)      → redis-server on PATH
+#   Chromium (Debian package)   → /usr/bin/chromium, driven by Playwright in browser tests
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -45,13 +46,21 @@ echo "    ${kafka_jar[0]##*/}"
 step "FerretDB"
 deploy/local/bin/install-ferretdb.sh
 
-step "Redis"
-if ! command -v redis-server >/dev/null 2>&1; then
-  sudo=""
+apt_updated=""
+apt_install() {
+  local sudo=""
   [[ "$(id -u)" == "0" ]] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
+  if [[ -z "$apt_updated" ]]; then $sudo apt-get update -qq; apt_updated=1; fi
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+step "Redis"
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 redis_version="$(redis-server --version)"
 echo "    ${redis_version%% sha=*}"
+
+step "Chromium (browser tests; Playwright's own browser download is not reachable)"
+[[ -x /usr/bin/chromium ]] || apt_install chromium
+chromium_version="$(/usr/bin/chromium --version 2>/dev/null || true)"
+echo "    ${chromium_version}"
