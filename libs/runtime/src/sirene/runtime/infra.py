@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from .kafka import BatchProducer, create_broker, ensure_topics
+from .lag import ConsumerLagMonitor
 from .mongo import Document, create_mongo_client
 from .redis import create_redis
 from .settings import ServiceSettings
@@ -42,6 +43,7 @@ class Infra:
             create_mongo_client(settings) if mongo else None
         )
         self._redis: Redis | None = create_redis(settings) if redis else None
+        self.lag = ConsumerLagMonitor(self.broker)
 
     @property
     def db(self) -> AsyncDatabase[Document]:
@@ -62,8 +64,10 @@ class Infra:
             await ensure_topics(self.settings.kafka, self.topics)
         await self.producer.start()
         await self.broker.start()
+        self.lag.start()
 
     async def stop(self) -> None:
+        await self.lag.stop()
         await self.broker.stop()
         await self.producer.stop()
         if self._mongo is not None:
