@@ -7,6 +7,7 @@
 #   Apache Kafka jars (Maven)   → .local/kafka/libs/           (deploy/local/kafka/pom.xml)
 #   FerretDB v1 (Go)            → .local/bin/ferretdb          (deploy/local/bin/install-ferretdb.sh)
 #   Redis (Debian package)      → redis-server on PATH
+#   Prometheus (Debian package) → prometheus, promtool on PATH
 #   Chromium (Debian package)   → /usr/bin/chromium, driven by Playwright in browser tests
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -59,6 +60,11 @@ step "Redis"
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 redis_version="$(redis-server --version)"
 echo "    ${redis_version%% sha=*}"
+
+step "Prometheus and promtool (Debian package; alert rules are checked with promtool)"
+command -v promtool >/dev/null 2>&1 || apt_install prometheus
+prometheus_version="$(prometheus --version 2>&1 || true)"
+echo "    ${prometheus_version%%$'\n'*}"
 
 step "Chromium (browser tests; Playwright's own browser download is not reachable)"
 [[ -x /usr/bin/chromium ]] || apt_install chromium

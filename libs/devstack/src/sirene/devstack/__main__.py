@@ -21,6 +21,8 @@ from .stack import (
     SIM,
     StackError,
     infra_procs,
+    prometheus_proc,
+    prometheus_url,
     recorded_pid,
     service_proc,
     start_all,
@@ -46,6 +48,11 @@ def services_up() -> None:
     start_together([service_proc(s, DEV) for s in SERVICES], echo=echo)
 
 
+def ops_up() -> None:
+    echo("Starting Prometheus …")
+    start_all([prometheus_proc(DEV)], echo=echo)
+
+
 def seed() -> dict[str, int]:
     subscriptions = service_named("subscriptions").url(DEV)
     created = demo.seed(subscriptions)
@@ -57,6 +64,7 @@ def up(*, with_seed: bool) -> None:
     began = time.monotonic()
     infra_up()
     services_up()
+    ops_up()
     if with_seed:
         echo("Seeding the demo municipality 'musterstadt' …")
         created = seed()
@@ -72,18 +80,20 @@ def up(*, with_seed: bool) -> None:
     echo(f"  {'kafka':<16} {DEV.kafka_url}")
     echo(f"  {'mongodb':<16} {DEV.mongodb_uri}  (FerretDB)")
     echo(f"  {'redis':<16} {DEV.redis_url}")
+    echo(f"  {'prometheus':<16} {prometheus_url(DEV)}  (alert rules: deploy/prometheus/rules/)")
     echo(f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}")
     echo(f"Logs: {DEV.logs}/  ·  stop everything: make down")
 
 
 def down() -> None:
     echo("Stopping Sirene …")
+    stop_all([prometheus_proc(DEV)], echo=echo)
     stop_all([service_proc(s, DEV) for s in SERVICES], echo=echo)
     stop_all(infra_procs(DEV), echo=echo)
 
 
 def status() -> int:
-    procs = [*infra_procs(DEV), *(service_proc(s, DEV) for s in SERVICES)]
+    procs = [*infra_procs(DEV), *(service_proc(s, DEV) for s in SERVICES), prometheus_proc(DEV)]
     down_count = 0
     for proc in procs:
         pid = recorded_pid(proc)

@@ -604,3 +604,69 @@ def stop_all(procs: Iterable[Proc], *, echo: Callable[[str], None] | None = prin
     """Stops processes in reverse order."""
     for proc in reversed(list(procs)):
         stop(proc, echo=echo)
+
+
+# --- operations: Prometheus -------------------------------------------------------------------
+
+PROMETHEUS_PORT = 39090
+PROMETHEUS_RULES = ROOT / "deploy" / "prometheus" / "rules"
+
+
+def prometheus_url(layout: Layout = DEV) -> str:
+    return f"http://127.0.0.1:{PROMETHEUS_PORT + layout.offset}"
+
+
+def prometheus_config(layout: Layout, *, scrape_interval_s: int = 5) -> str:
+    """Prometheus configuration for a stack instance: every service's `/metrics` (job = the
+    service's name, as in `deploy/prometheus/prometheus.yml`) and the project's alert rules.
+    Written as JSON, which is YAML too."""
+    import json
+
+    config = {
+        "global": {
+            "scrape_interval": f"{scrape_interval_s}s",
+            "evaluation_interval": f"{scrape_interval_s}s",
+            "external_labels": {"stack": layout.name},
+        },
+        "rule_files": [str(PROMETHEUS_RULES / "*.yml")],
+        "scrape_configs": [
+            {
+                "job_name": s.name,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"127.0.0.1:{s.port + layout.offset}"]}],
+            }
+            for s in SERVICES
+        ],
+    }
+    return json.dumps(config, indent=2)
+
+
+def prometheus_proc(layout: Layout = DEV) -> Proc:
+    """Prometheus (Debian package) scraping the services of a stack instance."""
+    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+    home = layout.home / "prometheus"
+    config = home / "prometheus.yml"
+    port = PROMETHEUS_PORT + layout.offset
+
+    def prepare() -> None:
+        if shutil.which("prometheus") is None:
+            raise StackError("prometheus is missing: run `make install` (deploy/local/install.sh)")
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        config.write_text(prometheus_config(layout))
+
+    return Proc(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={home / 'data'}",
+            "--storage.tsdb.retention.time=2d",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ],
+        port,
+        _http_ready(f"{prometheus_url(layout)}/-/ready"),
+        layout,
+        prepare=prepare,
+    )
