@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 async def _gauge_reaches(group: str, topic: str, value: float, timeout_s: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        current = CONSUMER_LAG.labels(group, topic)._value.get()
+        current = CONSUMER_LAG.labels("lagtest", group, topic)._value.get()
         if current == value:
             return
         if asyncio.get_running_loop().time() > deadline:

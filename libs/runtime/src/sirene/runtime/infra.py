@@ -43,7 +43,7 @@ class Infra:
             create_mongo_client(settings) if mongo else None
         )
         self._redis: Redis | None = create_redis(settings) if redis else None
-        self.lag = ConsumerLagMonitor(self.broker)
+        self.lag = ConsumerLagMonitor(self.broker, settings.service_name)
 
     @property
     def db(self) -> AsyncDatabase[Document]:

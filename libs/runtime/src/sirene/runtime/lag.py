@@ -26,12 +26,12 @@ CONSUMER_LAG = Gauge(
     "sirene_kafka_consumer_lag",
     "Records not yet committed by a consumer group (high watermark minus committed offset), "
     "summed over the partitions this instance holds.",
-    ["group", "topic"],
+    ["service", "group", "topic"],
 )
 ASSIGNED_PARTITIONS = Gauge(
     "sirene_kafka_assigned_partitions",
     "Partitions assigned to this instance, by consumer group and topic.",
-    ["group", "topic"],
+    ["service", "group", "topic"],
 )
 
 
@@ -59,8 +59,9 @@ async def measure(consumer: Any) -> dict[str, tuple[int, int]]:
 class ConsumerLagMonitor:
     """Updates the lag gauges for every grouped subscriber of a broker while running."""
 
-    def __init__(self, broker: KafkaBroker, *, interval_s: float = 5.0) -> None:
+    def __init__(self, broker: KafkaBroker, service: str, *, interval_s: float = 5.0) -> None:
         self._broker = broker
+        self._service = service
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._seen: set[tuple[str, str]] = set()
@@ -76,8 +77,8 @@ class ConsumerLagMonitor:
                 await self._task
             self._task = None
         for group, topic in self._seen:  # a stopped instance holds nothing
-            CONSUMER_LAG.labels(group, topic).set(0)
-            ASSIGNED_PARTITIONS.labels(group, topic).set(0)
+            CONSUMER_LAG.labels(self._service, group, topic).set(0)
+            ASSIGNED_PARTITIONS.labels(self._service, group, topic).set(0)
 
     async def update(self) -> None:
         """One measurement of every grouped subscriber."""
@@ -88,12 +89,12 @@ class ConsumerLagMonitor:
             if consumer is None or not group:
                 continue  # not started yet, or a reader without a group (nothing to lag)
             for topic, (lag, count) in (await measure(consumer)).items():
-                CONSUMER_LAG.labels(group, topic).set(lag)
-                ASSIGNED_PARTITIONS.labels(group, topic).set(count)
+                CONSUMER_LAG.labels(self._service, group, topic).set(lag)
+                ASSIGNED_PARTITIONS.labels(self._service, group, topic).set(count)
                 current.add((group, topic))
         for group, topic in self._seen - current:  # partitions moved to another instance
-            CONSUMER_LAG.labels(group, topic).set(0)
-            ASSIGNED_PARTITIONS.labels(group, topic).set(0)
+            CONSUMER_LAG.labels(self._service, group, topic).set(0)
+            ASSIGNED_PARTITIONS.labels(self._service, group, topic).set(0)
         self._seen |= current
 
     async def _run(self) -> None:

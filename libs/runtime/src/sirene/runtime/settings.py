@@ -91,10 +91,15 @@ class ServiceSettings(BaseSettings):
         description="Base URL others use to reach this service (e.g. for provider callbacks).",
     )
     log_level: str = Field(
-        default="INFO", validation_alias=AliasChoices("SIRENE_LOG_LEVEL", "log_level")
+        default="INFO",
+        validation_alias=AliasChoices("SIRENE_LOG_LEVEL", "log_level"),
+        description="Python logging level (DEBUG, INFO, WARNING, ERROR).",
     )
     log_json: bool = Field(
-        default=True, validation_alias=AliasChoices("SIRENE_LOG_JSON", "log_json")
+        default=True,
+        validation_alias=AliasChoices("SIRENE_LOG_JSON", "log_json"),
+        description="One JSON object per log line (phone numbers, e-mail addresses and tokens "
+        "masked); false gives plain text for a terminal.",
     )
 
     @model_validator(mode="after")
