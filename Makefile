@@ -5,7 +5,7 @@ UV := .local/tools/bin/uv
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check config-docs config-docs-check logs clean
+.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check dashboards dashboards-check config-docs config-docs-check logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ status: ## Show what runs
 seed: ## Seed the demo municipality again (idempotent)
 	@$(PY) -m sirene.devstack seed
 
-test: install schemas-check compose-check k8s-check config-docs-check lint typecheck ## Unit, integration and end-to-end tests against real servers
+test: install schemas-check compose-check k8s-check dashboards-check config-docs-check lint typecheck ## Unit, integration and end-to-end tests against real servers
 	@$(PY) -m pytest
 
 test-unit: install ## Only the tests that need no servers
@@ -57,6 +57,12 @@ k8s: ## Write the Kubernetes manifests in deploy/k8s/ (generated from the servic
 
 k8s-check: ## Fail when deploy/k8s/ is stale or does not validate against the Kubernetes schema
 	@$(PY) -m sirene.devstack.k8s --check
+
+dashboards: ## Write the Grafana dashboards and provisioning in deploy/grafana/ (dashboards as code)
+	@$(PY) -m sirene.devstack.dashboards
+
+dashboards-check: ## Fail when deploy/grafana/ is stale
+	@$(PY) -m sirene.devstack.dashboards --check
 
 config-docs: ## Write docs/configuration.md from the services' settings classes
 	@$(PY) -m sirene.devstack.confdoc
