@@ -242,6 +242,43 @@ CHANNELS_AND_PROVIDERS = Dashboard(
                 )
             ],
         ),
+        Panel(
+            "Circuit breakers",
+            "State of each provider's circuit breaker: 0 closed (normal), 1 half-open "
+            "(probing), 2 open (provider failing; tasks wait on a retry tier).",
+            [
+                _q(
+                    "max by (channel, provider) "
+                    '(sirene_provider_circuit_state{channel=~"$channel"})',
+                    "{{channel}} {{provider}}",
+                )
+            ],
+            kind="stat",
+        ),
+        Panel(
+            "Rate-limit waits (p95)",
+            "How long hand-offs wait for a token of the provider account's rate limit, by bucket.",
+            [
+                _q(
+                    "histogram_quantile(0.95, sum by (le, bucket) "
+                    f"(rate(sirene_rate_limit_wait_seconds_bucket[{RATE}])))",
+                    "{{bucket}}",
+                )
+            ],
+            unit="s",
+        ),
+        Panel(
+            "Fallbacks (1 h)",
+            "Tasks re-routed to another channel (e.g. push token gone → SMS).",
+            [
+                _q(
+                    "sum by (from_channel, to_channel) "
+                    "(increase(sirene_delivery_fallbacks_total[1h]))",
+                    "{{from_channel}} → {{to_channel}}",
+                )
+            ],
+            kind="bargauge",
+        ),
     ],
     channel_variable=True,
 )
@@ -299,6 +336,29 @@ PIPELINE_HEALTH = Dashboard(
                 _q(
                     "sum by (service, topic) (increase(sirene_dead_letters_total[1h]))",
                     "{{service}} {{topic}}",
+                )
+            ],
+            kind="bargauge",
+        ),
+        Panel(
+            "Retries by tier",
+            "Tasks parked on a retry tier per second, by channel, tier and reason.",
+            [
+                _q(
+                    f"sum by (channel, tier, reason) (rate(sirene_delivery_retries_total[{RATE}]))",
+                    "{{channel}} {{tier}} {{reason}}",
+                )
+            ],
+            unit="ops",
+        ),
+        Panel(
+            "Deliveries given up (1 h)",
+            "Tasks dead-lettered by the channel workers in the last hour, by reason class "
+            "(permanent error, dead contact, attempts exhausted, expired before a retry).",
+            [
+                _q(
+                    "sum by (channel, reason) (increase(sirene_delivery_dead_lettered_total[1h]))",
+                    "{{channel}} {{reason}}",
                 )
             ],
             kind="bargauge",
