@@ -641,7 +641,7 @@ def prometheus_config(layout: Layout, *, scrape_interval_s: int = 5) -> str:
     return json.dumps(config, indent=2)
 
 
-def prometheus_proc(layout: Layout = DEV) -> Proc:
+def prometheus_proc(layout: Layout = DEV, *, scrape_interval_s: int = 5) -> Proc:
     """Prometheus (Debian package) scraping the services of a stack instance."""
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
     home = layout.home / "prometheus"
@@ -652,7 +652,7 @@ def prometheus_proc(layout: Layout = DEV) -> Proc:
         if shutil.which("prometheus") is None:
             raise StackError("prometheus is missing: run `make install` (deploy/local/install.sh)")
         (home / "data").mkdir(parents=True, exist_ok=True)
-        config.write_text(prometheus_config(layout))
+        config.write_text(prometheus_config(layout, scrape_interval_s=scrape_interval_s))
 
     return Proc(
         "prometheus",
