@@ -20,9 +20,11 @@ def sirene_infra() -> Iterator[InfraUrls]:
         yield urls
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests)."""
+    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests).
+    Launched per test, not per session: Playwright's sync API keeps an event loop of its own
+    running while it is open, which would break the asyncio tests that run after it."""
     from sirene.devstack.browser import chromium
 
     with chromium() as launched:
