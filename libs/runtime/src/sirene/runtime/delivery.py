@@ -287,6 +287,10 @@ Reconcile = Callable[[DeliveryTask, datetime], Awaitable[Outcome | None]]
 """Asks the provider whether it already took a task whose hand-off began at the given time
 (before a crash); the outcome if so, None if not (the task is then sent)."""
 
+Precheck = Callable[[Sequence[DeliveryTask]], Awaitable[list[Outcome | None]]]
+"""Looks at the leased tasks of a batch at once before any is sent (e.g. push tokens known to
+be gone): an outcome for a task that must not be sent, None for one that goes out."""
+
 Fallback = Callable[[DeliveryTask, Outcome], DeliveryTask | None]
 """The task to send instead when a hand-off failed for good (e.g. push token gone → an SMS
 task), or None."""
@@ -315,6 +319,7 @@ class DeliveryPipeline:
         cost: Callable[[DeliveryTask], float] | None = None,
         reconcile: Reconcile | None = None,
         fallback: Fallback | None = None,
+        precheck: Precheck | None = None,
     ) -> None:
         self.channel = channel
         self.provider = provider
@@ -331,6 +336,7 @@ class DeliveryPipeline:
         self.cost = cost
         self.reconcile = reconcile
         self.fallback = fallback
+        self.precheck = precheck
         self._semaphore = asyncio.Semaphore(concurrency)
         # Expose the channel's latency series from the start (empty), not only after a send.
         for lane in Lane:
@@ -413,6 +419,16 @@ class DeliveryPipeline:
         in_flight += len(free) - len(leased) + len(orphans) - len(taken)
         recovered, to_send = await self._recover(taken)
         to_send.extend(leased)
+        if self.precheck is not None and to_send:
+            verdicts = await self.precheck([task for _, task in to_send])
+            recovered.extend(
+                (pair, verdict)
+                for pair, verdict in zip(to_send, verdicts, strict=True)
+                if verdict is not None
+            )
+            to_send = [
+                pair for pair, verdict in zip(to_send, verdicts, strict=True) if verdict is None
+            ]
         try:
             handed = await asyncio.gather(*(self._hand_off(task) for _, task in to_send))
         except BaseException:
@@ -766,6 +782,7 @@ def delivery_worker(
     cost: Callable[[DeliveryTask], float] | None = None,
     reconcile: Reconcile | None = None,
     fallback: Fallback | None = None,
+    precheck: Precheck | None = None,
 ) -> DeliveryPipeline:
     """Builds a channel worker's pipeline from its settings (retry policy, circuit breaker, rate
     limiter on the bucket `rate_bucket` — one per provider account) and registers its lane and
@@ -801,6 +818,7 @@ def delivery_worker(
         cost=cost,
         reconcile=reconcile,
         fallback=_per_tenant(fallback, settings) if fallback else None,
+        precheck=precheck,
     )
     register_task_handlers(infra, pipeline, max_records=settings.batch_size)
     return pipeline
@@ -852,6 +870,7 @@ __all__ = [
     "DeliveryPipeline",
     "Fallback",
     "Outcome",
+    "Precheck",
     "ProviderClients",
     "Reconcile",
     "TasksInFlightError",
