@@ -13,7 +13,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -107,19 +107,50 @@ def serve_twilio_worker(
     create_app: Callable[[T], FastAPI],
     infra: InfraUrls,
     sim: ProviderSimulator,
+    **overrides: Any,
 ) -> contextlib.AbstractAsyncContextManager[RunningWorker[T]]:
     """`serve_worker` for a Twilio worker (channel-sms, channel-voice): isolated settings on
-    `infra`, Twilio API = the simulator, webhooks called back on the worker's own port."""
+    `infra`, Twilio API = the simulator, webhooks called back on the worker's own port;
+    `overrides` set further settings (e.g. `retry_tiers`, `rate_limit_per_s`)."""
 
     def settings(port: int) -> T:
         return settings_class(
-            **infra.settings_kwargs(),  # type: ignore[arg-type]
-            http_port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            twilio_api_url=sim.http_url,
+            **{
+                **infra.settings_kwargs(),
+                "http_port": port,
+                "public_url": f"http://127.0.0.1:{port}",
+                "twilio_api_url": sim.http_url,
+                **overrides,
+            }
         )
 
     return serve_worker(settings, create_app)
+
+
+@contextlib.asynccontextmanager
+async def sim_faults(sim: ProviderSimulator, **config: Any) -> AsyncIterator[dict[str, Any]]:
+    """Injects faults into the simulator for the block (`PUT /sim/faults`, see
+    `sirene.provider_sim.faults`), and clears them afterwards."""
+    async with httpx.AsyncClient(base_url=sim.http_url) as http:
+        response = await http.put("/sim/faults", json=config)
+        response.raise_for_status()
+        try:
+            yield response.json()
+        finally:
+            await http.delete("/sim/faults")
+
+
+async def ledger_counts(sim: ProviderSimulator, task_ids: Sequence[str]) -> dict[str, int]:
+    """How often the simulator accepted each task (by task id)."""
+    counts: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=sim.http_url, timeout=60) as http:
+        for start in range(0, len(task_ids), 5000):
+            response = await http.post(
+                "/sim/ledger/query", json={"task_ids": list(task_ids[start : start + 5000])}
+            )
+            response.raise_for_status()
+            counts.update(response.json()["counts"])
+    return counts
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from sirene.provider_sim.faults import FaultConfig, Rejection
 from sirene.provider_sim.service import APNS_TOKEN, SimulatorService, TwilioApiError
@@ -280,6 +281,16 @@ async def clear_faults(service: ServiceDep) -> dict[str, Any]:
 async def ledger(service: ServiceDep, times: bool = False) -> dict[str, Any]:
     """Accepted hand-offs counted per task id, and (with `times=true`) acceptance times."""
     return service.faults.ledger_view(times=times)
+
+
+class LedgerQuery(BaseModel):
+    task_ids: list[str] = Field(max_length=10_000)
+
+
+@sim_router.post("/sim/ledger/query")
+async def ledger_query(query: LedgerQuery, service: ServiceDep) -> dict[str, Any]:
+    """Hand-off counts of up to 10,000 task ids at once (0 for a task never accepted)."""
+    return {"counts": {t: service.faults.count_of(t) for t in query.task_ids}}
 
 
 @sim_router.get("/sim/ledger/{task_id}")
