@@ -22,6 +22,7 @@ from sirene.devstack.channel_testing import (
     produce,
     receipt_from,
     send_tasks,
+    send_tasks_in_bulk,
     serve_twilio_worker,
     sim_faults,
 )
@@ -139,11 +140,13 @@ async def test_rate_limit_of_50_sms_per_s_is_held_without_a_single_429(
             rate_limit_burst=5.0,
         ),
         # the provider refuses anything above 50/s (absorbing 200 ms of network jitter)
-        sim_faults(simulator, rate_limit={"sms": {"per_s": rate, "burst": 10}}),
+        sim_faults(
+            simulator, rate_limit={"sms": {"per_s": rate, "burst": 10}}, callbacks={"drop": True}
+        ),
         TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader,
     ):
         since = time.time()
-        await send_tasks(sirene_infra.kafka, URGENT, *tasks)
+        await send_tasks_in_bulk(sirene_infra.kafka, URGENT, tasks)
         await reader.collect(
             lambda r: json.loads(r.value)["task_id"] in ids, count=count, timeout_s=120
         )
@@ -212,7 +215,7 @@ async def test_poison_tasks_go_to_the_dead_letter_topic_and_the_worker_keeps_goi
             timeout_s=60,
         )
     reasons = {json.loads(r.value)["key"]: json.loads(r.value)["reason"] for r in letters}
-    assert "not valid JSON" in reasons["k1"] or "schema violation" in reasons["k1"]
+    assert "invalid JSON" in reasons["k1"]
     assert "channel" in reasons["k2"]
     assert "address" in reasons["k3"]
     assert "push" in reasons[push_here.citizen_id]

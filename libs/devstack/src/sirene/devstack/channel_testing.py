@@ -215,6 +215,23 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
         await producer.stop()
 
 
+async def send_tasks_in_bulk(bootstrap: str, topic: str, tasks: Sequence[DeliveryTask]) -> None:
+    """Produces many tasks at once (batched, not one acknowledgement per record), as a fanout
+    expanding a big alert does (key: citizen id)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value=t.model_dump_json().encode(), key=t.citizen_id.encode()
+            )
+            for t in tasks
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
 async def send_tasks(bootstrap: str, topic: str, *tasks: DeliveryTask) -> None:
     """Produces tasks as the fanout does (key: citizen id)."""
     await produce(bootstrap, topic, [(t.citizen_id, t.model_dump_json().encode()) for t in tasks])
