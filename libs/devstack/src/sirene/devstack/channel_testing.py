@@ -157,7 +157,9 @@ async def ledger_counts(sim: ProviderSimulator, task_ids: Sequence[str]) -> dict
 async def simulator(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProviderSimulator]:
     """The provider simulator (Twilio API, APNs, FCM) in-process, on free ports."""
     cert_dir: Path = tmp_path_factory.mktemp("sim-certs")
-    settings = SimSettings(http_port=0, apns_port=0, cert_dir=cert_dir, status_callback_delay=0.01)
+    settings = SimSettings(
+        http_port=0, apns_port=0, smtp_port=0, cert_dir=cert_dir, status_callback_delay=0.01
+    )
     async with ProviderSimulator(settings) as sim:
         yield sim
 

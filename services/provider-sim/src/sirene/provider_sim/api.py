@@ -259,6 +259,12 @@ def _normalise_token(token: str) -> str:
     return token.lower() if APNS_TOKEN.match(token) else token
 
 
+@sim_router.get("/sim/mailboxes/{address}")
+async def get_mailbox(address: str, service: ServiceDep) -> dict[str, Any]:
+    """The last e-mails the SMTP sink accepted for `address`, newest first."""
+    return service.mailboxes.view(address)
+
+
 @sim_router.get("/sim/faults")
 async def get_faults(service: ServiceDep) -> dict[str, Any]:
     return service.faults.view()

@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sirene.provider_sim.state import CallOutcome, PhoneBehaviour
 
-Service = Literal["sms", "voice", "push"]
-SERVICES: tuple[Service, ...] = ("sms", "voice", "push")
+Service = Literal["sms", "voice", "push", "email"]
+SERVICES: tuple[Service, ...] = ("sms", "voice", "push", "email")
 
 API_ERRORS: dict[int, tuple[int, str]] = {
     21211: (400, "The 'To' number is not a valid phone number."),
@@ -69,16 +69,21 @@ class RateLimit(BaseModel):
     burst: float = Field(default=1, ge=1, le=100_000)
 
 
-def _both_twilio_services() -> list[Literal["sms", "voice"]]:
+def _both_twilio_services() -> list[Literal["sms", "voice", "email"]]:
     return ["sms", "voice"]
 
 
 class NumberError(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pattern: str = Field(min_length=1, max_length=200, description="Regex on the E.164 number.")
-    code: int = Field(description="21211, 21610, 21614 (refused) or 30003/30005/30006/... .")
-    services: list[Literal["sms", "voice"]] = Field(default_factory=_both_twilio_services)
+    pattern: str = Field(
+        min_length=1, max_length=200, description="Regex on the E.164 number or e-mail address."
+    )
+    code: int = Field(
+        description="21211, 21610, 21614 (refused) or 30003/30005/30006/... ; for e-mail an "
+        "SMTP reply code such as 550."
+    )
+    services: list[Literal["sms", "voice", "email"]] = Field(default_factory=_both_twilio_services)
 
 
 class Callbacks(BaseModel):
@@ -185,7 +190,7 @@ class Faults:
             self.rejections[f"{service}.rate_limit"] += 1
             raise Rejection(429, 20429, "Too Many Requests", "TooManyRequests")
 
-    def number_error(self, service: Literal["sms", "voice"], number: str) -> int | None:
+    def number_error(self, service: Literal["sms", "voice", "email"], number: str) -> int | None:
         """The error code injected for `number`, if a pattern matches."""
         for pattern, rule in self._patterns:
             if service in rule.services and pattern.search(number):
@@ -232,6 +237,12 @@ class Faults:
         self.times[service].append(time.time())
         task_id = task_id_of(callback_url)
         if task_id is not None and (task_id in self.ledger or len(self.ledger) < MAX_LEDGER_TASKS):
+            self.ledger[task_id] += 1
+
+    def record_email(self, task_id: str | None) -> None:
+        """Counts one accepted e-mail (by its `X-Sirene-Task` header)."""
+        self.times["email"].append(time.time())
+        if task_id and (task_id in self.ledger or len(self.ledger) < MAX_LEDGER_TASKS):
             self.ledger[task_id] += 1
 
     def ledger_view(self, *, times: bool) -> dict[str, object]:

@@ -18,6 +18,7 @@ from sirene.provider_sim import twiml
 from sirene.provider_sim.faults import Faults, Rejection, Service
 from sirene.provider_sim.masking import mask_number, mask_token, url_for_log
 from sirene.provider_sim.settings import SimSettings
+from sirene.provider_sim.smtp import Mailboxes
 from sirene.provider_sim.state import (
     API_VERSION,
     CallRecord,
@@ -129,6 +130,7 @@ class SimulatorService:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults = Faults()
+        self.mailboxes = Mailboxes(history=settings.history_per_item, max_boxes=settings.max_phones)
 
     async def start(self) -> None:
         await self.webhooks.start()
@@ -148,13 +150,14 @@ class SimulatorService:
     def reset(self) -> None:
         self.state.reset()
         self.faults.reset()
+        self.mailboxes.reset()
 
     def inject(self, service: Service, number: str | None = None) -> None:
         """Applies the injected faults to a provider request (outage, rate limit, and for
         Twilio the permanent errors of number patterns); raises `TwilioApiError`."""
         try:
             self.faults.check(service)
-            if number is not None and service != "push":
+            if number is not None and (service == "sms" or service == "voice"):
                 self.faults.refuse_number(service, number)
         except Rejection as exc:
             raise TwilioApiError(exc.status, exc.code, exc.message) from None
