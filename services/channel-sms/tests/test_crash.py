@@ -29,7 +29,7 @@ from sirene.provider_sim.app import ProviderSimulator
 from sirene.runtime import ensure_topics
 from sirene.schemas import Channel, Lane, delivery_topic, retry_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 TASKS = 20_000
 KILL_AFTER = 5_000

@@ -129,14 +129,18 @@ def serve_twilio_worker(
 
 @contextlib.asynccontextmanager
 async def sim_faults(sim: ProviderSimulator, **config: Any) -> AsyncIterator[dict[str, Any]]:
-    """Injects faults into the simulator for the block (`PUT /sim/faults`, see
-    `sirene.provider_sim.faults`), and clears them afterwards."""
+    """Injects faults into the in-process simulator for the block (`PUT /sim/faults`, see
+    `sirene.provider_sim.faults`); afterwards waits for the simulations still running and
+    clears the faults."""
     async with httpx.AsyncClient(base_url=sim.http_url) as http:
         response = await http.put("/sim/faults", json=config)
         response.raise_for_status()
         try:
             yield response.json()
         finally:
+            # let the simulations started under these faults finish under them (e.g. dropped
+            # callbacks stay dropped instead of hitting a stopped worker later)
+            await asyncio.wait_for(sim.service.drain(), timeout=120)
             await http.delete("/sim/faults")
 
 
