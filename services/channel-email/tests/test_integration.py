@@ -46,7 +46,7 @@ async def test_mail_has_html_text_and_a_working_one_click_unsubscribe(
     )
     async with TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader:
         await send_tasks(sirene_infra.kafka, URGENT, task)
-        sent = await reader.collect(receipts_of(task.task_id, "sent"), count=1, timeout_s=30)
+        sent = await reader.collect(receipts_of(task.task_id, "delivered"), count=1, timeout_s=30)
         box = await sim_state(simulator, f"/sim/mailboxes/{address}")
         mail = box["messages"][0]
         assert mail["from"] == "Stadt Musterstadt <warnung@musterstadt.example>"
@@ -96,7 +96,7 @@ async def test_unknown_mailbox_is_contact_dead_and_a_relay_outage_is_retried(
         TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT, DEAD_LETTER]) as reader,
     ):
         await send_tasks(sirene_infra.kafka, URGENT, later)
-        await reader.collect(receipts_of(later.task_id, "sent"), count=1, timeout_s=60)
+        await reader.collect(receipts_of(later.task_id, "delivered"), count=1, timeout_s=60)
         await send_tasks(sirene_infra.kafka, URGENT, dead)
         failed = await reader.collect(receipts_of(dead.task_id), count=1, timeout_s=30)
         letters = await reader.collect(
@@ -107,7 +107,7 @@ async def test_unknown_mailbox_is_contact_dead_and_a_relay_outage_is_retried(
     attempts = [receipt_from(r) for r in reader.seen if receipts_of(later.task_id)(r)]
     assert attempts[0].status is ReceiptStatus.FAILED  # the relay was down (421)
     assert attempts[0].error_class is ErrorClass.TRANSIENT
-    assert (attempts[-1].status, attempts[-1].attempt) == (ReceiptStatus.SENT, 2)
+    assert (attempts[-1].status, attempts[-1].attempt) == (ReceiptStatus.DELIVERED, 2)
     receipt = receipt_from(failed[0])
     assert (receipt.status, receipt.error_code, receipt.error_class) == (
         ReceiptStatus.FAILED,

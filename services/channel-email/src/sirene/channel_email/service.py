@@ -2,8 +2,8 @@
 signed one-click List-Unsubscribe link (RFC 8058), handed to the mail relay over a small pool
 of persistent connections.
 
-A relay accepting the message (250 after DATA) is the last a sender can know, so it becomes a
-SENT receipt with the Message-ID as provider_ref. SMTP 5xx for the recipient (550/551/553: no
+A relay accepting the message (250 after DATA) is the last a sender can know (as with APNs and
+FCM), so it becomes a DELIVERED receipt with the Message-ID as provider_ref. SMTP 5xx for the recipient (550/551/553: no
 such mailbox) is `contact_dead`; other 5xx `permanent`; 4xx, timeouts and broken connections
 `transient` (retried on the retry tiers)."""
 
@@ -189,7 +189,8 @@ class SmtpPool:
 async def send_email(
     task: DeliveryTask, *, pool: SmtpPool, settings: ChannelEmailSettings
 ) -> Outcome:
-    """Hands one e-mail task to the relay; SENT with the Message-ID, or FAILED classified."""
+    """Hands one e-mail task to the relay; DELIVERED with the Message-ID, or FAILED
+    classified."""
     message = build_message(
         task,
         sender=settings.sender_for(task.tenant_id),
@@ -215,4 +216,4 @@ async def send_email(
             error_class=error_class,
             detail=f"smtp refused the message ({code})",
         )
-    return Outcome(ReceiptStatus.SENT, provider_ref=str(message["Message-ID"])[:128])
+    return Outcome(ReceiptStatus.DELIVERED, provider_ref=str(message["Message-ID"])[:128])
