@@ -3,9 +3,9 @@ signed one-click List-Unsubscribe link (RFC 8058), handed to the mail relay over
 of persistent connections.
 
 A relay accepting the message (250 after DATA) is the last a sender can know (as with APNs and
-FCM), so it becomes a DELIVERED receipt with the Message-ID as provider_ref. SMTP 5xx for the recipient (550/551/553: no
-such mailbox) is `contact_dead`; other 5xx `permanent`; 4xx, timeouts and broken connections
-`transient` (retried on the retry tiers)."""
+FCM), so it becomes a DELIVERED receipt with the Message-ID as provider_ref. SMTP 5xx for the
+recipient (550/551/553: no such mailbox) is `contact_dead`; other 5xx `permanent`; 4xx,
+timeouts and broken connections `transient` (retried on the retry tiers)."""
 
 from __future__ import annotations
 
