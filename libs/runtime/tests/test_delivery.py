@@ -59,6 +59,12 @@ def test_a_channel_worker_creates_its_lanes_receipts_and_dead_letters() -> None:
         "delivery.voice.bulk",
         "delivery.receipt",
         "dead-letter",
+        "delivery.voice.retry.10s",
+        "delivery.voice.retry.1m",
+        "delivery.voice.retry.2m",
+        "delivery.voice.retry.10m",
+        "delivery.sms.urgent",  # fallback target
+        "delivery.sms.bulk",
     ]
 
 
@@ -75,8 +81,9 @@ async def test_a_raising_provider_call_becomes_a_transient_failure_counted_per_c
     labels = {"channel": "voice", "lane": "bulk", "status": "failed", "error_class": "transient"}
     before = _sample("sirene_delivery_handoffs_total", **labels)
     errors = _sample("sirene_provider_request_seconds_count", channel="voice", outcome="error")
-    task = _task()
-    outcome = await _pipeline(deliver)._hand_off(task, Lane.BULK)
+    task = _task().model_copy(update={"lane": Lane.BULK})
+    outcome = await _pipeline(deliver)._hand_off(task)
+    assert outcome is not None
     assert not is_final(outcome), "a transient failure releases the task for a retry"
     assert (outcome.status, outcome.error_code, outcome.error_class) == (
         ReceiptStatus.FAILED,
@@ -97,7 +104,8 @@ async def test_an_accepted_hand_off_records_publish_to_hand_off_latency() -> Non
     pipeline = _pipeline(deliver)
     before = _sample("sirene_publish_to_handoff_seconds_sum", channel="voice", lane="urgent")
     task = _task()
-    outcome = await pipeline._hand_off(task, Lane.URGENT)
+    outcome = await pipeline._hand_off(task)
+    assert outcome is not None
     after = _sample("sirene_publish_to_handoff_seconds_sum", channel="voice", lane="urgent")
     assert after - before >= 3.0  # published three seconds before the hand-off
     receipt = receipt_for(task, outcome, provider=pipeline.provider)

@@ -58,7 +58,9 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def sim_settings(cert_dir: Path) -> SimSettings:
-    return SimSettings(http_port=0, apns_port=0, cert_dir=cert_dir, status_callback_delay=0.01)
+    return SimSettings(
+        http_port=0, apns_port=0, smtp_port=0, cert_dir=cert_dir, status_callback_delay=0.01
+    )
 
 
 @pytest.fixture

@@ -75,7 +75,12 @@ async def test_behaviour_is_validated(http: httpx.AsyncClient) -> None:
 
 async def test_history_is_bounded(cert_dir: Path) -> None:
     settings = SimSettings(
-        http_port=0, apns_port=0, cert_dir=cert_dir, status_callback_delay=0, history_per_item=3
+        http_port=0,
+        apns_port=0,
+        smtp_port=0,
+        cert_dir=cert_dir,
+        status_callback_delay=0,
+        history_per_item=3,
     )
     async with ProviderSimulator(settings) as sim:
         for i in range(5):

@@ -33,9 +33,11 @@ from .topics import (
     CITIZEN_PROFILE,
     DEAD_LETTER,
     DELIVERY_RECEIPT,
+    RETRY_TIERS,
     TOPICS,
     TopicSpec,
     delivery_topic,
+    retry_topic,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "DEAD_LETTER",
     "DELIVERY_RECEIPT",
     "RECEIPT_RANK",
+    "RETRY_TIERS",
     "TENANT_UNKNOWN",
     "TOPICS",
     "AlertPublished",
@@ -75,6 +78,7 @@ __all__ = [
     "delivery_topic",
     "new_id",
     "profile_key",
+    "retry_topic",
     "task_id_for",
     "utcnow",
 ]

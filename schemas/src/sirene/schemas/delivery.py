@@ -39,6 +39,12 @@ class DeliveryTask(Event):
     published_at: datetime = Field(description="When the alert was published (for latency).")
     expires: datetime = Field(description="Never deliver after this.")
     attempt: int = Field(default=1, ge=1, description="Delivery attempt, starting at 1.")
+    fallback_address: str | None = Field(
+        default=None,
+        pattern=r"^\+[1-9]\d{1,14}$",
+        description="The citizen's mobile (E.164) for a fallback SMS when this task cannot be "
+        "delivered on its channel (push token gone); used where the tenant enables fallback.",
+    )
 
 
 class ReceiptStatus(StrEnum):

@@ -120,3 +120,9 @@ for _channel in ("sms", "voice", "push", "email"):
         elif _channel == "email":
             _example |= {"address": "erika@example.org", "title": "Unwetterwarnung"}
         EXAMPLES[f"delivery.{_channel}.{_lane}"] = [_example]
+    # a task waiting on a retry tier: the same task, on its next attempt
+    for _tier in ("10s", "1m", "2m", "10m"):
+        _retry = {**EXAMPLES[f"delivery.{_channel}.urgent"][0], "attempt": 2}
+        if _channel == "push":
+            _retry["fallback_address"] = "+4915112345678"
+        EXAMPLES[f"delivery.{_channel}.retry.{_tier}"] = [_retry]

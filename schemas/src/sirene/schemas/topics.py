@@ -46,6 +46,17 @@ def delivery_topic(channel: Channel, lane: Lane) -> str:
     return f"delivery.{channel.value}.{lane.value}"
 
 
+RETRY_TIERS: dict[str, int] = {"10s": 10, "1m": 60, "2m": 120, "10m": 600}
+"""Retry delay tiers: tier name → seconds a parked task waits before its next attempt."""
+
+
+def retry_topic(channel: Channel, tier: str) -> str:
+    """Topic of a channel's tasks waiting on a retry tier, e.g. `delivery.sms.retry.1m`."""
+    if tier not in RETRY_TIERS:
+        raise ValueError(f"unknown retry tier {tier!r}")
+    return f"delivery.{channel.value}.retry.{tier}"
+
+
 _ALL = [
     TopicSpec(
         ALERT_PUBLISHED,
@@ -94,6 +105,7 @@ _ALL = [
             "channel-sms",
             "channel-voice",
             "channel-push",
+            "channel-email",
         ),
         consumers=(),
         description="Messages a consumer could not process, with the reason; inspected by ops.",
@@ -111,6 +123,20 @@ _ALL = [
         )
         for channel in Channel
         for lane in Lane
+    ],
+    *[
+        TopicSpec(
+            retry_topic(channel, tier),
+            DeliveryTask,
+            key="task_id",
+            producers=(WORKERS[channel],),
+            consumers=(WORKERS[channel],),
+            description=f"{channel.value} tasks waiting {delay} s before their next attempt "
+            "(the record timestamp plus the delay is when they are due).",
+            partitions=3,
+        )
+        for channel in Channel
+        for tier, delay in RETRY_TIERS.items()
     ],
 ]
 

@@ -13,7 +13,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -107,26 +107,63 @@ def serve_twilio_worker(
     create_app: Callable[[T], FastAPI],
     infra: InfraUrls,
     sim: ProviderSimulator,
+    **overrides: Any,
 ) -> contextlib.AbstractAsyncContextManager[RunningWorker[T]]:
     """`serve_worker` for a Twilio worker (channel-sms, channel-voice): isolated settings on
-    `infra`, Twilio API = the simulator, webhooks called back on the worker's own port."""
+    `infra`, Twilio API = the simulator, webhooks called back on the worker's own port;
+    `overrides` set further settings (e.g. `retry_tiers`, `rate_limit_per_s`)."""
 
     def settings(port: int) -> T:
         return settings_class(
-            **infra.settings_kwargs(),  # type: ignore[arg-type]
-            http_port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            twilio_api_url=sim.http_url,
+            **{
+                **infra.settings_kwargs(),
+                "http_port": port,
+                "public_url": f"http://127.0.0.1:{port}",
+                "twilio_api_url": sim.http_url,
+                **overrides,
+            }
         )
 
     return serve_worker(settings, create_app)
+
+
+@contextlib.asynccontextmanager
+async def sim_faults(sim: ProviderSimulator, **config: Any) -> AsyncIterator[dict[str, Any]]:
+    """Injects faults into the in-process simulator for the block (`PUT /sim/faults`, see
+    `sirene.provider_sim.faults`); afterwards waits for the simulations still running and
+    clears the faults."""
+    async with httpx.AsyncClient(base_url=sim.http_url) as http:
+        response = await http.put("/sim/faults", json=config)
+        response.raise_for_status()
+        try:
+            yield response.json()
+        finally:
+            # let the simulations started under these faults finish under them (e.g. dropped
+            # callbacks stay dropped instead of hitting a stopped worker later)
+            await asyncio.wait_for(sim.service.drain(), timeout=120)
+            await http.delete("/sim/faults")
+
+
+async def ledger_counts(sim: ProviderSimulator, task_ids: Sequence[str]) -> dict[str, int]:
+    """How often the simulator accepted each task (by task id)."""
+    counts: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=sim.http_url, timeout=60) as http:
+        for start in range(0, len(task_ids), 5000):
+            response = await http.post(
+                "/sim/ledger/query", json={"task_ids": list(task_ids[start : start + 5000])}
+            )
+            response.raise_for_status()
+            counts.update(response.json()["counts"])
+    return counts
 
 
 @pytest.fixture(scope="session")
 async def simulator(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProviderSimulator]:
     """The provider simulator (Twilio API, APNs, FCM) in-process, on free ports."""
     cert_dir: Path = tmp_path_factory.mktemp("sim-certs")
-    settings = SimSettings(http_port=0, apns_port=0, cert_dir=cert_dir, status_callback_delay=0.01)
+    settings = SimSettings(
+        http_port=0, apns_port=0, smtp_port=0, cert_dir=cert_dir, status_callback_delay=0.01
+    )
     async with ProviderSimulator(settings) as sim:
         yield sim
 
@@ -180,6 +217,23 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
     try:
         for key, value in records:
             await producer.send_and_wait(topic, value=value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def send_tasks_in_bulk(bootstrap: str, topic: str, tasks: Sequence[DeliveryTask]) -> None:
+    """Produces many tasks at once (batched, not one acknowledgement per record), as a fanout
+    expanding a big alert does (key: citizen id)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value=t.model_dump_json().encode(), key=t.citizen_id.encode()
+            )
+            for t in tasks
+        ]
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
 

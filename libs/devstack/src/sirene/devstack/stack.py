@@ -533,10 +533,12 @@ SERVICES = [
     Service("channel-sms", "sirene.channel_sms", 8004),
     Service("channel-voice", "sirene.channel_voice", 8005),
     Service("channel-push", "sirene.channel_push", 8006),
+    Service("channel-email", "sirene.channel_email", 8009),
     Service("publisher", "sirene.publisher", 8001),
     Service("issues", "sirene.issues", 8007),
 ]
 APNS_SIM_PORT = 8443
+SMTP_SIM_PORT = 2525
 
 
 def service(name: str) -> Service:
@@ -568,6 +570,8 @@ def wiring_env(layout: Layout) -> dict[str, str]:
         "SIRENE_CHANNEL_PUSH_APNS_PORT": apns_port,
         "SIRENE_CHANNEL_PUSH_APNS_CERT_DIR": str(LOCAL / "sim-certs"),
         "SIRENE_CHANNEL_PUSH_FCM_API_URL": sim_url,
+        "SIRENE_SIM_SMTP_PORT": str(SMTP_SIM_PORT + layout.offset),
+        "SIRENE_CHANNEL_EMAIL_SMTP_PORT": str(SMTP_SIM_PORT + layout.offset),
         **{f"{s.env_prefix}HTTP_PORT": str(s.port + layout.offset) for s in SERVICES},
     }
 

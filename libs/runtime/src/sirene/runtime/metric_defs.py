@@ -6,7 +6,7 @@ recorded by `sirene.runtime.delivery`; the `channel` label tells them apart."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DEAD_LETTERS = Counter(
     "sirene_dead_letters_total",
@@ -43,4 +43,39 @@ PUBLISH_TO_HANDOFF_SECONDS = Histogram(
     "Time from the alert's publication to the provider accepting the task.",
     ["channel", "lane"],
     buckets=_END_TO_END_BUCKETS,
+)
+
+# Resilience of the channel workers (`sirene.runtime.retry`, `.breaker`, `.ratelimit`).
+DELIVERY_RETRIES = Counter(
+    "sirene_delivery_retries_total",
+    "Tasks parked on a retry tier, by channel, tier and why ('transient', 'circuit_open', "
+    "'call_unanswered').",
+    ["channel", "tier", "reason"],
+)
+DELIVERY_GIVEN_UP = Counter(
+    "sirene_delivery_dead_lettered_total",
+    "Tasks given up and dead-lettered, by channel and reason class ('permanent', "
+    "'contact_dead', 'attempts_exhausted', 'expires_before_retry').",
+    ["channel", "reason"],
+)
+DELIVERY_FALLBACKS = Counter(
+    "sirene_delivery_fallbacks_total",
+    "Tasks re-routed to another channel (e.g. push token gone → SMS), by from and to channel.",
+    ["from_channel", "to_channel"],
+)
+CIRCUIT_STATE = Gauge(
+    "sirene_provider_circuit_state",
+    "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",
+    ["channel", "provider"],
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "sirene_provider_circuit_transitions_total",
+    "Circuit breaker state changes, by channel, provider and new state.",
+    ["channel", "provider", "state"],
+)
+RATE_LIMIT_WAIT_SECONDS = Histogram(
+    "sirene_rate_limit_wait_seconds",
+    "Time a hand-off waited for a provider-account rate-limit token, by bucket.",
+    ["bucket"],
+    buckets=_LATENCY_BUCKETS,
 )

@@ -65,6 +65,11 @@ class ChannelPushSettings(ChannelSettings):
     provider_concurrency: int = Field(
         default=200, ge=1, le=5000, description="Pushes in flight per worker process."
     )
+    gone_token_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="How long a token APNs/FCM declared gone is remembered (not sent to).",
+    )
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

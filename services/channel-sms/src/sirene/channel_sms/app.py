@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,7 +13,7 @@ from sirene.runtime.twilio import TwilioClients
 from sirene.schemas import Channel, DeliveryTask
 
 from .api import twilio_router
-from .service import PROVIDER, send_sms
+from .service import PROVIDER, find_sent, send_sms, sms_cost
 from .settings import ChannelSmsSettings
 
 TOPICS = delivery_topics(Channel.SMS)
@@ -26,11 +27,24 @@ def create_app(settings: ChannelSmsSettings | None = None, **overrides: Any) -> 
 
     async def deliver(task: DeliveryTask) -> Outcome:
         return await send_sms(
-            task, client=twilio.client, sender=settings.twilio_from, public_url=settings.base_url
+            task,
+            client=twilio.client,
+            sender=settings.sender_for(task.tenant_id),
+            public_url=settings.base_url,
         )
 
+    async def reconcile(task: DeliveryTask, started: datetime) -> Outcome | None:
+        return await find_sent(task, started, client=twilio.client)
+
     pipeline = delivery_worker(
-        infra, settings, channel=Channel.SMS, provider=PROVIDER, deliver=deliver
+        infra,
+        settings,
+        channel=Channel.SMS,
+        provider=PROVIDER,
+        deliver=deliver,
+        rate_bucket=f"twilio-sms:{settings.twilio_account_sid}",
+        cost=sms_cost,
+        reconcile=reconcile,
     )
     app = FastAPI(title="Sirene channel-sms", lifespan=worker_lifespan(infra, twilio))
     app.include_router(ops_router(infra))

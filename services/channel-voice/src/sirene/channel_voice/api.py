@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from sirene.runtime import BatchProducer
-from sirene.runtime.delivery import emit_receipts
+from sirene.runtime.delivery import DeliveryPipeline, emit_receipts
 from sirene.runtime.twilio import TaskRef, callback_url, verified_form
 from sirene.schemas import DeliveryReceipt
 
@@ -21,7 +21,7 @@ from .service import (
     render_hangup,
     render_thanks,
     render_twiml,
-    status_receipt,
+    retry_unanswered,
 )
 from .settings import ChannelVoiceSettings
 
@@ -29,7 +29,10 @@ TWIML = "application/xml"
 
 
 def twilio_router(
-    settings: ChannelVoiceSettings, producer: BatchProducer, scripts: ScriptStore
+    settings: ChannelVoiceSettings,
+    producer: BatchProducer,
+    scripts: ScriptStore,
+    pipeline: DeliveryPipeline,
 ) -> APIRouter:
     """`POST /twilio/voice/twiml`, `/twilio/voice/gather`, `/twilio/voice/status`."""
     router = APIRouter(tags=["twilio"])
@@ -81,7 +84,7 @@ def twilio_router(
     @router.post(STATUS_PATH, status_code=204)
     async def status(request: Request) -> Response:
         ref, form = await verified("status", request)
-        receipt = status_receipt(ref, form)
+        receipt = await retry_unanswered(ref, form, scripts=scripts, pipeline=pipeline)
         await emit("status", receipt)
         if is_final(form.get("CallStatus", "")):
             await scripts.drop(ref.task_id)

@@ -38,11 +38,16 @@ def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -
         )
 
     pipeline = delivery_worker(
-        infra, settings, channel=Channel.VOICE, provider=PROVIDER, deliver=deliver
+        infra,
+        settings,
+        channel=Channel.VOICE,
+        provider=PROVIDER,
+        deliver=deliver,
+        rate_bucket=f"twilio-voice:{settings.twilio_account_sid}",
     )
     app = FastAPI(title="Sirene channel-voice", lifespan=worker_lifespan(infra, twilio))
     app.include_router(ops_router(infra))
-    app.include_router(twilio_router(settings, infra.producer, scripts))
+    app.include_router(twilio_router(settings, infra.producer, scripts, pipeline))
     app.state.infra = infra
     app.state.pipeline = pipeline
     return app

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from sirene.schemas import Language
+from sirene.schemas import DeliveryTask, Language
 
 SCRIPT_PREFIX = "sirene:voice:script:"
 
@@ -19,16 +19,24 @@ class Script:
 
     text: str
     language: Language
+    task: DeliveryTask | None = None
+    """The whole task, so a busy or unanswered call can be tried again from its callback."""
 
 
 class ScriptStore:
-    """`sirene:voice:script:<task_id>` → `{"text", "language"}` with a TTL."""
+    """`sirene:voice:script:<task_id>` → `{"text", "language", "task"}` with a TTL."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def put(self, task_id: str, script: Script, *, ttl_s: int) -> None:
-        value = json.dumps({"text": script.text, "language": script.language.value})
+        value = json.dumps(
+            {
+                "text": script.text,
+                "language": script.language.value,
+                "task": script.task.model_dump(mode="json") if script.task else None,
+            }
+        )
         await self._redis.set(f"{SCRIPT_PREFIX}{task_id}", value, ex=max(ttl_s, 1))
 
     async def get(self, task_id: str) -> Script | None:
@@ -36,7 +44,12 @@ class ScriptStore:
         if raw is None:
             return None
         value = json.loads(raw)
-        return Script(text=str(value["text"]), language=Language(value["language"]))
+        task = value.get("task")
+        return Script(
+            text=str(value["text"]),
+            language=Language(value["language"]),
+            task=DeliveryTask.model_validate(task) if task else None,
+        )
 
     async def drop(self, task_id: str) -> None:
         await self._redis.delete(f"{SCRIPT_PREFIX}{task_id}")

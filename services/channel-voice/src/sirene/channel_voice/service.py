@@ -9,7 +9,8 @@ from datetime import datetime
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from sirene.runtime.delivery import Outcome
+from sirene.runtime.delivery import DeliveryPipeline, Outcome
+from sirene.runtime.retry import Parked
 from sirene.runtime.twilio import TaskRef, callback_url, failed_hand_off
 from sirene.schemas import (
     Channel,
@@ -18,6 +19,7 @@ from sirene.schemas import (
     ErrorClass,
     Language,
     ReceiptStatus,
+    new_id,
     utcnow,
 )
 
@@ -63,7 +65,7 @@ async def place_call(
     FAILED with the error class."""
     await scripts.put(
         task.task_id,
-        Script(text=task.body, language=task.language),
+        Script(text=task.body, language=task.language, task=task),
         ttl_s=script_ttl_s(task.expires, grace_s=script_grace_s),
     )
     query = TaskRef.of(task).query()
@@ -141,6 +143,46 @@ def status_receipt(ref: TaskRef, form: dict[str, str]) -> DeliveryReceipt | None
             detail=f"call ended: {call_status}",
         )
     return None
+
+
+async def retry_unanswered(
+    ref: TaskRef,
+    form: dict[str, str],
+    *,
+    scripts: ScriptStore,
+    pipeline: DeliveryPipeline,
+) -> DeliveryReceipt | None:
+    """The receipt of a final call status. A busy, unanswered or failed call is tried again on
+    the voice retry tier (attempt + 1) while attempts and the alert's validity allow; after the
+    last attempt the receipt says why it failed and the task is dead-lettered with the reason."""
+    receipt = status_receipt(ref, form)
+    call_status = form.get("CallStatus", "").lower()
+    if receipt is None or call_status not in _FAILED_CALL_STATUSES or pipeline.retry is None:
+        return receipt
+    script = await scripts.get(ref.task_id)
+    task = script.task if script else None
+    if task is None or task.attempt != ref.attempt:
+        return receipt  # text expired (or a stale callback): nothing to retry with
+    parked = Parked(Channel.VOICE, pipeline.service)
+    decision = pipeline.retry_decision(task, now=utcnow())
+    if decision is None:
+        tier = pipeline.retry.tier_after(task.attempt)
+        parked.retry(
+            task.model_copy(update={"attempt": task.attempt + 1, "event_id": new_id()}),
+            tier,
+            reason="call_unanswered",
+        )
+        await parked.flush(pipeline.producer)
+        return receipt.model_copy(
+            update={"detail": f"call ended: {call_status}; attempt {task.attempt + 1} follows"}
+        )
+    status, reason_class, reason = decision
+    detail = f"call ended: {call_status}; {reason}"
+    parked.give_up(task, reason_class=reason_class, reason=detail, record=None)
+    await parked.flush(pipeline.producer)
+    return receipt.model_copy(
+        update={"status": status, "error_class": ErrorClass.PERMANENT, "detail": detail}
+    )
 
 
 def is_final(call_status: str) -> bool:

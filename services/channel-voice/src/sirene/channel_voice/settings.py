@@ -19,6 +19,20 @@ class ChannelVoiceSettings(TwilioServiceSettings):
     provider_concurrency: int = Field(
         default=32, ge=1, le=1000, description="Call requests in flight per worker process."
     )
+    retry_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Calls per task (busy, no answer, failed)."
+    )
+    retry_tiers: str = Field(
+        default="2m",
+        pattern=r"^(10s|1m|2m|10m)(,(10s|1m|2m|10m))*$",
+        description="Spacing between call attempts (retry tier after each failed call).",
+    )
+    rate_limit_per_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Calls per second of the Twilio account (Twilio's default CPS is 1).",
+    )
+    rate_limit_burst: float | None = Field(default=1.0, gt=0, description="Calls at once.")
     machine_detection: str = Field(
         default="Enable",
         pattern=r"^(Enable|DetectMessageEnd)$",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hmac
 import json
 import uuid
@@ -12,7 +13,9 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
+from sirene.provider_sim.faults import FaultConfig, Rejection
 from sirene.provider_sim.service import APNS_TOKEN, SimulatorService, TwilioApiError
 from sirene.provider_sim.state import BehaviourPatch
 from sirene.provider_sim.web import render_phones_page
@@ -75,7 +78,50 @@ async def create_message(
     account_sid: AccountDep, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
     message = service.create_message(account_sid=account_sid, form=await _form(request))
+    await service.faults.delay()
     return message.resource()
+
+
+@twilio_router.get("/Messages.json")
+async def list_messages(
+    account_sid: AccountDep, request: Request, service: ServiceDep
+) -> dict[str, Any]:
+    """Message list filtered by `To`, `From` and `DateSent>` (the newest first, one page),
+    like Twilio's; what a sender checks after a crash before sending again."""
+    query = request.query_params
+    to, from_ = query.get("To"), query.get("From")
+    sent_after = _twilio_date(query.get("DateSent>"))
+    page_size = min(int(query.get("PageSize", "50") or 50), 1000)
+    phone = service.state.phones.get(to) if to else None
+    candidates = phone.messages if phone is not None else []
+    found = [
+        m.resource()
+        for m in candidates
+        if m.account_sid == account_sid
+        and (from_ is None or m.from_ == from_)
+        and (sent_after is None or m.date_created.date() >= sent_after)
+    ][:page_size]
+    uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+    return {
+        "messages": found,
+        "end": max(0, len(found) - 1),
+        "first_page_uri": uri,
+        "next_page_uri": None,
+        "page": 0,
+        "page_size": page_size,
+        "previous_page_uri": None,
+        "start": 0,
+        "uri": uri,
+    }
+
+
+def _twilio_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise TwilioApiError(400, 20001, f"Invalid date {value!r}") from None
 
 
 @twilio_router.get("/Messages/{sid}.json")
@@ -93,6 +139,7 @@ async def create_call(
     account_sid: AccountDep, request: Request, service: ServiceDep
 ) -> dict[str, Any]:
     call = service.create_call(account_sid=account_sid, form=await _form(request))
+    await service.faults.delay()
     return call.resource()
 
 
@@ -122,6 +169,13 @@ def _fcm_error(status: int, state: str, message: str, code: str | None = None) -
 
 @fcm_router.post("/v1/projects/{project}/messages:send", response_model=None)
 async def fcm_send(project: str, request: Request, service: ServiceDep) -> JSONResponse:
+    try:
+        service.faults.check("push")
+    except Rejection as exc:
+        service.reject_push("fcm", exc.reason)
+        state = "UNAVAILABLE" if exc.status == 503 else "RESOURCE_EXHAUSTED"
+        return _fcm_error(exc.status, state, exc.message, state)
+    await service.faults.delay()
     authorization = request.headers.get("authorization", "")
     if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
         service.reject_push("fcm", "UNAUTHENTICATED")
@@ -203,6 +257,51 @@ async def register_device(token: str, service: ServiceDep) -> dict[str, Any]:
 def _normalise_token(token: str) -> str:
     # APNs tokens are hex and clients send either case; the simulator keys them lower-case.
     return token.lower() if APNS_TOKEN.match(token) else token
+
+
+@sim_router.get("/sim/mailboxes/{address}")
+async def get_mailbox(address: str, service: ServiceDep) -> dict[str, Any]:
+    """The last e-mails the SMTP sink accepted for `address`, newest first."""
+    return service.mailboxes.view(address)
+
+
+@sim_router.get("/sim/faults")
+async def get_faults(service: ServiceDep) -> dict[str, Any]:
+    return service.faults.view()
+
+
+@sim_router.put("/sim/faults")
+async def set_faults(config: FaultConfig, service: ServiceDep) -> dict[str, Any]:
+    """Replaces the injected faults (see `sirene.provider_sim.faults`)."""
+    service.faults.configure(config)
+    return service.faults.view()
+
+
+@sim_router.delete("/sim/faults")
+async def clear_faults(service: ServiceDep) -> dict[str, Any]:
+    service.faults.configure(FaultConfig())
+    return service.faults.view()
+
+
+@sim_router.get("/sim/ledger")
+async def ledger(service: ServiceDep, times: bool = False) -> dict[str, Any]:
+    """Accepted hand-offs counted per task id, and (with `times=true`) acceptance times."""
+    return service.faults.ledger_view(times=times)
+
+
+class LedgerQuery(BaseModel):
+    task_ids: list[str] = Field(max_length=10_000)
+
+
+@sim_router.post("/sim/ledger/query")
+async def ledger_query(query: LedgerQuery, service: ServiceDep) -> dict[str, Any]:
+    """Hand-off counts of up to 10,000 task ids at once (0 for a task never accepted)."""
+    return {"counts": {t: service.faults.count_of(t) for t in query.task_ids}}
+
+
+@sim_router.get("/sim/ledger/{task_id}")
+async def ledger_task(task_id: str, service: ServiceDep) -> dict[str, Any]:
+    return {"task_id": task_id, "handoffs": service.faults.count_of(task_id)}
 
 
 @sim_router.get("/sim/stats")

@@ -34,6 +34,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
 from sirene.provider_sim.certs import CertPaths
+from sirene.provider_sim.faults import Rejection
 from sirene.provider_sim.service import APNS_TOKEN, SimulatorService
 from sirene.provider_sim.settings import SimSettings
 
@@ -220,6 +221,10 @@ class ApnsHandler:
         if not isinstance(payload, dict):
             return error(400, "PayloadEmpty")
         token = token.lower()
+        try:
+            self._service.faults.check("push")
+        except Rejection as exc:
+            return error(exc.status, exc.reason)
         if self._service.is_unregistered(token):
             return error(410, "Unregistered", int(now * 1000))
         self._service.record_push(

@@ -18,6 +18,7 @@ from sirene.provider_sim.apns import ApnsServer
 from sirene.provider_sim.certs import CertPaths, ensure_certificates
 from sirene.provider_sim.service import SimulatorService, TwilioApiError
 from sirene.provider_sim.settings import SimSettings
+from sirene.provider_sim.smtp import SmtpSink
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class ProviderSimulator:
         self.cert_paths = CertPaths.in_dir(settings.cert_dir)
         self.http_port = settings.http_port
         self.apns_port = settings.apns_port
+        self._smtp: SmtpSink | None = None
+        self.smtp_port = settings.smtp_port
 
     @property
     def http_url(self) -> str:
@@ -108,6 +111,15 @@ class ProviderSimulator:
         self._apns = ApnsServer(service=self.service, settings=self.settings, paths=self.cert_paths)
         await self._apns.start()
         self.apns_port = self._apns.port
+
+        self._smtp = SmtpSink(
+            self.service.faults,
+            self.service.mailboxes,
+            host=self.settings.host,
+            port=self.settings.smtp_port,
+        )
+        await self._smtp.start()
+        self.smtp_port = self._smtp.port
 
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,10 +142,11 @@ class ProviderSimulator:
                 raise RuntimeError("HTTP server stopped during startup")
             await asyncio.sleep(0.01)
         logger.info(
-            "provider simulator: HTTP %s, APNs https://%s:%d (CA %s)",
+            "provider simulator: HTTP %s, APNs https://%s:%d, SMTP %d (CA %s)",
             self.http_url,
             self.settings.host,
             self.apns_port,
+            self.smtp_port,
             self.cert_paths.ca,
         )
 
@@ -149,6 +162,8 @@ class ProviderSimulator:
                 await self._http_task
         if self._apns is not None:
             await self._apns.stop()
+        if self._smtp is not None:
+            await self._smtp.stop()
         await self.service.stop()
 
     async def __aenter__(self) -> ProviderSimulator:

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import urljoin
 
 from sirene.provider_sim import twiml
+from sirene.provider_sim.faults import Faults, Rejection, Service
 from sirene.provider_sim.masking import mask_number, mask_token, url_for_log
 from sirene.provider_sim.settings import SimSettings
+from sirene.provider_sim.smtp import Mailboxes
 from sirene.provider_sim.state import (
     API_VERSION,
     CallRecord,
@@ -127,6 +129,8 @@ class SimulatorService:
             counters=self.state.counters,
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self.faults = Faults()
+        self.mailboxes = Mailboxes(history=settings.history_per_item, max_boxes=settings.max_phones)
 
     async def start(self) -> None:
         await self.webhooks.start()
@@ -145,6 +149,18 @@ class SimulatorService:
 
     def reset(self) -> None:
         self.state.reset()
+        self.faults.reset()
+        self.mailboxes.reset()
+
+    def inject(self, service: Service, number: str | None = None) -> None:
+        """Applies the injected faults to a provider request (outage, rate limit, and for
+        Twilio the permanent errors of number patterns); raises `TwilioApiError`."""
+        try:
+            self.faults.check(service)
+            if number is not None and (service == "sms" or service == "voice"):
+                self.faults.refuse_number(service, number)
+        except Rejection as exc:
+            raise TwilioApiError(exc.status, exc.code, exc.message) from None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -181,6 +197,7 @@ class SimulatorService:
             raise TwilioApiError(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
+        self.inject("sms", to)
         segments = count_segments(body)
         message = MessageRecord(
             sid=new_sid("SM"),
@@ -196,6 +213,7 @@ class SimulatorService:
             status="queued" if from_ else "accepted",
         )
         self.state.add_message(message)
+        self.faults.record("sms", message.status_callback)
         logger.debug(
             "sms %s to %s accepted (%d segment(s), %s)",
             message.sid,
@@ -207,7 +225,7 @@ class SimulatorService:
         return message
 
     async def _simulate_sms(self, message: MessageRecord) -> None:
-        behaviour = self.state.behaviour(message.to)
+        behaviour = self.faults.sms_behaviour(message.to, self.state.behaviour(message.to))
         await asyncio.sleep(self.settings.status_callback_delay)
         if message.from_ is None:
             message.from_ = SERVICE_SENDER
@@ -224,7 +242,7 @@ class SimulatorService:
         message.status = status
         message.error_code = error_code
         message.date_updated = utcnow()
-        if message.status_callback is None:
+        if message.status_callback is None or not await self.faults.callback_allowed():
             return
         params = {
             "MessageSid": message.sid,
@@ -261,6 +279,7 @@ class SimulatorService:
             raise TwilioApiError(400, 21205, "A 'Url' or 'Twiml' parameter is required.")
         if url is not None and not url.startswith(("http://", "https://")):
             raise TwilioApiError(400, 21205, f"Url is not a valid URL: {url}")
+        self.inject("voice", to)
         events: set[str] = set()
         for raw in form.get("StatusCallbackEvent", []):
             events.update(raw.replace(",", " ").split())
@@ -283,6 +302,7 @@ class SimulatorService:
             machine_detection=request.machine_detection,
         )
         self.state.add_call(call)
+        self.faults.record("voice", request.status_callback or url)
         logger.debug("call %s to %s queued", call.sid, mask_number(to))
         self._spawn(self._simulate_call(call, request))
         return call
@@ -302,7 +322,7 @@ class SimulatorService:
         return params
 
     async def _simulate_call(self, call: CallRecord, request: CallRequest) -> None:
-        behaviour = self.state.behaviour(call.to)
+        behaviour = self.faults.call_behaviour(call.to, self.state.behaviour(call.to))
         sequence = 0
 
         async def progress(event: str, status: str, extra: dict[str, str] | None = None) -> None:
@@ -310,6 +330,8 @@ class SimulatorService:
             call.status = status
             call.date_updated = utcnow()
             if request.status_callback is None or event not in request.status_callback_events:
+                return
+            if not await self.faults.callback_allowed():
                 return
             params = self._call_params(call, status)
             params.update(
@@ -481,6 +503,7 @@ class SimulatorService:
             payload=payload,
         )
         self.state.add_push(token, push)
+        self.faults.record("push", None)
         logger.debug("%s push %s to %s", platform, push.id, mask_token(token))
         return push
 

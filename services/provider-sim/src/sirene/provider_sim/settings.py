@@ -23,6 +23,7 @@ class SimSettings(BaseSettings):
     apns_port: int = Field(
         default=8443, ge=0, le=65535, description="APNs HTTP/2 TLS port (0 = any)."
     )
+    smtp_port: int = Field(default=2525, ge=0, le=65535, description="SMTP sink port (0 = any).")
     accounts: dict[str, str] = Field(
         default_factory=lambda: {DEV_ACCOUNT_SID: DEV_AUTH_TOKEN},
         description="Twilio AccountSid -> AuthToken; JSON in SIRENE_SIM_ACCOUNTS.",

@@ -1,0 +1,197 @@
+"""Circuit breaker and retry policy (no network), and the Redis token bucket against the real
+Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import cast
+
+import pytest
+from redis.asyncio import Redis
+
+from sirene.devstack.channel_testing import make_task
+from sirene.devstack.testing import InfraUrls
+from sirene.runtime import BatchProducer
+from sirene.runtime.breaker import CircuitBreaker, CircuitState
+from sirene.runtime.delivery import (
+    ChannelSettings,
+    DeliveryPipeline,
+    Outcome,
+    lease_expired,
+    lease_started,
+    sms_fallback,
+)
+from sirene.runtime.ratelimit import RateLimiter
+from sirene.runtime.retry import RetryPolicy, dedup_key, parse_tiers
+from sirene.schemas import Channel, DeliveryTask, ReceiptStatus, utcnow
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _state(breaker: CircuitBreaker) -> CircuitState:
+    return breaker.state  # a call: mypy must not narrow the property between asserts
+
+
+def test_breaker_opens_after_consecutive_failures_and_probes_once_half_open() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(
+        channel="sms", provider="t", failure_threshold=3, open_s=5, clock=clock
+    )
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record(False)
+    breaker.record(True)  # a success in between resets the count
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record(False)
+    assert _state(breaker) is CircuitState.OPEN
+    assert not breaker.allow()
+    assert breaker.retry_in() == pytest.approx(5)
+    clock.now += 5
+    assert _state(breaker) is CircuitState.HALF_OPEN
+    assert breaker.allow()  # one probe …
+    assert not breaker.allow()  # … at a time
+    breaker.record(False)  # probe failed: open again for another period
+    assert _state(breaker) is CircuitState.OPEN
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record(True)
+    assert _state(breaker) is CircuitState.CLOSED
+    assert breaker.allow()
+    assert breaker.allow()
+
+
+def test_retry_policy_tiers_and_validation() -> None:
+    policy = RetryPolicy(max_attempts=4, tiers=parse_tiers("10s, 1m,10m"))
+    assert [policy.tier_after(n) for n in (1, 2, 3, 4)] == ["10s", "1m", "10m", "10m"]
+    assert policy.delay_after(2) == 60
+    assert policy.used_tiers() == ["10s", "1m", "10m"]
+    with pytest.raises(ValueError, match="unknown retry tier"):
+        RetryPolicy(tiers=("5s",))
+    assert dedup_key("a" * 32, 1) == f"sirene:dedup:{'a' * 32}"
+    assert dedup_key("a" * 32, 3) == f"sirene:dedup:{'a' * 32}:3"
+
+
+def _pipeline(**settings: object) -> DeliveryPipeline:
+    async def deliver(_task: DeliveryTask) -> Outcome:
+        raise AssertionError("not called")
+
+    config = ChannelSettings(**settings)  # type: ignore[arg-type]
+    return DeliveryPipeline(
+        channel=Channel.SMS,
+        provider="twilio",
+        service="channel-sms",
+        producer=cast(BatchProducer, None),
+        redis=cast(Redis, None),
+        deliver=deliver,
+        concurrency=1,
+        dedup_ttl_s=60,
+        retry=config.retry_policy(),
+    )
+
+
+def test_retry_decision_honours_attempts_and_the_alert_expiry() -> None:
+    pipeline = _pipeline(retry_max_attempts=3, retry_tiers="10s,1m")
+    now = utcnow()
+    task = make_task("musterstadt", "+4915112345678", expires=now + timedelta(hours=1))
+    assert pipeline.retry_decision(task, now=now) is None
+    last = task.model_copy(update={"attempt": 3})
+    status, reason_class, reason = pipeline.retry_decision(last, now=now) or (None, "", "")
+    assert (status, reason_class) == (ReceiptStatus.FAILED, "attempts_exhausted")
+    assert "3 attempt" in reason
+    # attempt 2 would wait 1 min, but the warning expires in 30 s: never delivered late
+    soon = task.model_copy(update={"attempt": 2, "expires": now + timedelta(seconds=30)})
+    status, reason_class, _ = pipeline.retry_decision(soon, now=now) or (None, "", "")
+    assert (status, reason_class) == (ReceiptStatus.EXPIRED, "expires_before_retry")
+
+
+def test_lease_marks() -> None:
+    now_ms = int(time.time() * 1000)
+    assert not lease_expired("lease|1", now_ms)  # old format: lasts as long as its key
+    assert not lease_expired(f"lease|1|{now_ms + 1000}|{now_ms}", now_ms)
+    assert lease_expired(f"lease|1|{now_ms - 1}|{now_ms - 60_000}", now_ms)
+    assert not lease_expired("done|sent|SM1|||", now_ms)
+    started = lease_started(f"lease|1|{now_ms}|{now_ms - 60_000}")
+    assert abs((utcnow() - started).total_seconds() - 60) < 5
+
+
+def test_fallback_task_is_an_sms_to_the_carried_mobile_only() -> None:
+    push = make_task("musterstadt", "a" * 64, channel=Channel.PUSH, title="Hochwasser")
+    assert sms_fallback(push) is None  # no mobile carried: no fallback
+    with_mobile = push.model_copy(update={"fallback_address": "+4915112345678"})
+    sms = sms_fallback(with_mobile)
+    assert sms is not None
+    assert (sms.channel, sms.address, sms.alert_id, sms.expires) == (
+        Channel.SMS,
+        "+4915112345678",
+        push.alert_id,
+        push.expires,
+    )
+    assert sms.body.startswith("Hochwasser: ")
+    assert sms.task_id != push.task_id
+    again = sms_fallback(with_mobile)
+    assert again is not None
+    assert again.task_id == sms.task_id  # deterministic: a redelivery dedups
+
+
+def test_fallback_is_per_tenant() -> None:
+    assert not ChannelSettings().fallback_enabled("musterstadt")
+    assert ChannelSettings(fallback_tenants="a-town, musterstadt").fallback_enabled("musterstadt")
+    assert ChannelSettings(fallback_tenants="*").fallback_enabled("anywhere")
+
+
+@pytest.mark.integration
+async def test_token_bucket_holds_the_rate_across_limiters_sharing_a_bucket(
+    sirene_infra: InfraUrls,
+) -> None:
+    redis = Redis.from_url(sirene_infra.redis_url)
+    name = f"test:{uuid.uuid4().hex}"
+    rate = 40.0
+    # two "processes" on one provider account
+    limiters = [RateLimiter(redis, name, rate_per_s=rate, burst=4) for _ in range(2)]
+    try:
+        grants: list[float] = []
+
+        async def take(limiter: RateLimiter) -> None:
+            await limiter.acquire()
+            grants.append(time.perf_counter())
+
+        started = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(take(limiters[i % 2]) for i in range(124))), timeout=60
+        )
+        elapsed = time.perf_counter() - started
+        # 4 tokens at once (the burst), then 120 at 40/s: 3 s
+        expected = (124 - 4) / rate
+        assert expected * 0.9 <= elapsed <= expected * 1.5 + 1.0
+        window = sorted(grants)[4:]
+        measured = (len(window) - 1) / (window[-1] - window[0])
+        assert measured == pytest.approx(rate, rel=0.1)
+        with pytest.raises(ValueError, match="exceeds the bucket"):
+            await limiters[0].try_take(5)
+    finally:
+        await limiters[0].reset()
+        await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_token_bucket_waits_instead_of_polling(sirene_infra: InfraUrls) -> None:
+    redis = Redis.from_url(sirene_infra.redis_url)
+    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=2, burst=1)
+    try:
+        assert await limiter.try_take() == 0.0
+        wait = await limiter.try_take()
+        assert 0.3 < wait <= 0.5  # half a second per token at 2/s
+        assert RateLimiter(redis, "x", rate_per_s=0).enabled is False
+    finally:
+        await limiter.reset()
+        await redis.aclose()

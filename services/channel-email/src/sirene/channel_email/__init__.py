@@ -1,0 +1,1 @@
+"""sirene-channel-email."""

@@ -1,0 +1,137 @@
+"""An SMTP sink (aiosmtpd) that stands in for the municipality's mail relay: it accepts mail
+like a relay (EHLO, MAIL, RCPT, DATA; 8BITMIME, SMTPUTF8), keeps the last messages per
+mailbox for inspection (`GET /sim/mailboxes/{address}`), counts hand-offs per task id
+(`X-Sirene-Task` header) in the fault ledger, and honours the injected faults of service
+`email`: an outage answers 421 (try later), the rate limit 451, and an address pattern listed
+under `number_errors` with a 5xx code is refused permanently (550, user unknown)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from sirene.provider_sim.faults import Faults, Rejection
+from sirene.provider_sim.masking import mask_token
+
+log = logging.getLogger(__name__)
+
+
+class Mailboxes:
+    """The last `history` messages per address, for at most `max_boxes` addresses."""
+
+    def __init__(self, *, history: int, max_boxes: int) -> None:
+        self._history = history
+        self._max = max_boxes
+        self.boxes: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+        self.total = 0
+
+    def add(self, address: str, view: dict[str, Any]) -> None:
+        box = self.boxes.get(address)
+        if box is None:
+            box = self.boxes[address] = deque(maxlen=self._history)
+            if len(self.boxes) > self._max:
+                self.boxes.popitem(last=False)
+        box.appendleft(view)
+        self.total += 1
+
+    def view(self, address: str) -> dict[str, Any]:
+        box = self.boxes.get(address.lower())
+        return {"address": address, "messages": list(box) if box else []}
+
+    def reset(self) -> None:
+        self.boxes.clear()
+        self.total = 0
+
+
+def message_view(message: EmailMessage) -> dict[str, Any]:
+    """What a mailbox shows: headers that matter, the plain and the HTML part."""
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    return {
+        "from": str(message.get("From", "")),
+        "to": str(message.get("To", "")),
+        "subject": str(message.get("Subject", "")),
+        "message_id": str(message.get("Message-ID", "")),
+        "list_unsubscribe": str(message.get("List-Unsubscribe", "")),
+        "list_unsubscribe_post": str(message.get("List-Unsubscribe-Post", "")),
+        "task_id": str(message.get("X-Sirene-Task", "")),
+        "text": text.get_content() if isinstance(text, EmailMessage) else None,
+        "html": html.get_content() if isinstance(html, EmailMessage) else None,
+    }
+
+
+class SinkHandler:
+    """aiosmtpd handler: faults at RCPT time, storage at DATA time."""
+
+    def __init__(self, faults: Faults, mailboxes: Mailboxes) -> None:
+        self.faults = faults
+        self.mailboxes = mailboxes
+
+    async def handle_RCPT(  # aiosmtpd's hook name and signature
+        self,
+        server: SMTP,  # noqa: ARG002
+        session: Session,  # noqa: ARG002
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],  # noqa: ARG002
+    ) -> str:
+        try:
+            self.faults.check("email")
+        except Rejection as exc:
+            return "421 4.3.2 Service not available" if exc.status == 503 else "451 4.7.1 Rate"
+        code = self.faults.number_error("email", address)
+        if code is not None and code >= 500:
+            self.faults.rejections[f"email.{code}"] += 1
+            return f"{code} 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # aiosmtpd's hook name and signature
+        self,
+        server: SMTP,  # noqa: ARG002
+        session: Session,  # noqa: ARG002
+        envelope: Envelope,
+    ) -> str:
+        await self.faults.delay()
+        raw = envelope.original_content or envelope.content or b""
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        message = message_from_bytes(data, policy=policy.default)
+        if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default
+            return "554 5.6.0 Unreadable message"
+        view = message_view(message)
+        for rcpt in envelope.rcpt_tos:
+            self.mailboxes.add(rcpt.lower(), view)
+        self.faults.record_email(view["task_id"] or None)
+        log.debug("mail for %s accepted", ", ".join(mask_token(r) for r in envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """The SMTP server on the simulator's event loop."""
+
+    def __init__(self, faults: Faults, mailboxes: Mailboxes, *, host: str, port: int) -> None:
+        self.handler = SinkHandler(faults, mailboxes)
+        self.host = host
+        self.port = port
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(self.handler, enable_SMTPUTF8=True, hostname="sim.sirene.invalid"),
+            host=self.host,
+            port=self.port,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
