@@ -26,6 +26,7 @@ from .delivery import (
     FanoutSummary,
     ReceiptStatus,
 )
+from .notification import NotificationRequested, notification_id_for
 from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
 from .topics import (
     ALERT_FANOUT,
@@ -33,6 +34,7 @@ from .topics import (
     CITIZEN_PROFILE,
     DEAD_LETTER,
     DELIVERY_RECEIPT,
+    NOTIFICATION_REQUESTED,
     TOPICS,
     TopicSpec,
     delivery_topic,
@@ -44,6 +46,7 @@ __all__ = [
     "CITIZEN_PROFILE",
     "DEAD_LETTER",
     "DELIVERY_RECEIPT",
+    "NOTIFICATION_REQUESTED",
     "RECEIPT_RANK",
     "TENANT_UNKNOWN",
     "TOPICS",
@@ -64,6 +67,7 @@ __all__ = [
     "Lane",
     "Language",
     "MsgType",
+    "NotificationRequested",
     "PushDevice",
     "PushPlatform",
     "QuietHours",
@@ -74,6 +78,7 @@ __all__ = [
     "contact_key_for",
     "delivery_topic",
     "new_id",
+    "notification_id_for",
     "profile_key",
     "task_id_for",
     "utcnow",
