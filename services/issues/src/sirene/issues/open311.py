@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from sirene.runtime import Document
-from sirene.runtime.errors import DomainError, language_of
+from sirene.runtime.errors import DomainError, InvalidInputError, language_of
 from sirene.schemas import utcnow
 
 from . import service
@@ -188,6 +188,10 @@ def build_router() -> APIRouter:
             return error_response(fmt, exc)
         except DomainError as exc:
             text = service.MESSAGES.message(exc.code, language_of(request), **exc.params)
+            if isinstance(exc, InvalidInputError):
+                names = {"category": "service_code", "lon": "long", "attributes": "attribute"}
+                field = ".".join(names.get(str(p), str(p)) for p in exc.loc[1:])
+                text = f"{field}: {text}"
             status = 400 if exc.status_code in (400, 409, 422) else exc.status_code
             return error_response(fmt, Open311Error(status, text))
 

@@ -7,6 +7,7 @@ that causes it (see `notify.py`)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,25 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from sirene.runtime import Document
+
+GEOMETRY_FIELDS = ("geometry", "boundary")
+"""Fields holding GeoJSON: stored as JSON text, since FerretDB v1 refuses nested arrays."""
+
+
+def _pack(doc: Document) -> Document:
+    return {
+        k: (json.dumps(v) if k in GEOMETRY_FIELDS and v is not None else v) for k, v in doc.items()
+    }
+
+
+def _unpack(doc: Document | None) -> Document | None:
+    if doc is None:
+        return None
+    return {
+        k: (json.loads(v) if k in GEOMETRY_FIELDS and isinstance(v, str) else v)
+        for k, v in doc.items()
+    }
+
 
 CONFIG_KINDS = ("categories", "departments", "areas", "rules", "templates", "staff")
 """Per-tenant configuration collections, each keyed by (tenant, id)."""
@@ -66,24 +86,26 @@ class Repository:
     # --- tenant configuration ----------------------------------------------------------------
 
     async def get_config(self, tenant: str) -> Document | None:
-        return await self.config.find_one({"_id": tenant})
+        return _unpack(await self.config.find_one({"_id": tenant}))
 
     async def put_config(self, tenant: str, values: Document) -> None:
-        await self.config.replace_one({"_id": tenant}, {"_id": tenant, **values}, upsert=True)
+        await self.config.replace_one(
+            {"_id": tenant}, {"_id": tenant, **_pack(values)}, upsert=True
+        )
 
     async def list_kind(self, kind: str, tenant: str) -> list[Document]:
         """Every item of a configuration kind of the tenant, by id."""
         cursor = self.kind(kind).find({"tenant": tenant}).sort("id", ASCENDING)
-        return [doc async for doc in cursor]
+        return [_unpack(doc) async for doc in cursor]  # type: ignore[misc]
 
     async def get_kind(self, kind: str, tenant: str, item_id: str) -> Document | None:
-        return await self.kind(kind).find_one({"tenant": tenant, "id": item_id})
+        return _unpack(await self.kind(kind).find_one({"tenant": tenant, "id": item_id}))
 
     async def put_kind(self, kind: str, tenant: str, item: Document) -> bool:
         """Creates or replaces an item; True if it was new."""
         result = await self.kind(kind).replace_one(
             {"tenant": tenant, "id": item["id"]},
-            {"_id": f"{tenant}:{item['id']}", "tenant": tenant, **item},
+            {"_id": f"{tenant}:{item['id']}", "tenant": tenant, **_pack(item)},
             upsert=True,
         )
         return result.upserted_id is not None

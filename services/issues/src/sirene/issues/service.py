@@ -201,7 +201,9 @@ async def ensure_tenant_defaults(*, repo: Repository, tenant: str) -> None:
         return
     await repo.insert_kind("departments", tenant, DEFAULT_DEPARTMENT.model_dump())
     for category in DEFAULT_CATEGORIES:
-        await repo.insert_kind("categories", tenant, category.model_dump())
+        await repo.insert_kind(
+            "categories", tenant, {"id": category.code, **category.model_dump(mode="json")}
+        )
     await repo.put_config(
         tenant,
         {
