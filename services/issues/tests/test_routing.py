@@ -67,7 +67,8 @@ def test_a_point_on_a_shared_district_border_is_decided_by_rule_order_not_by_cha
     )
     assert decision.department == "nord-first"
     # a vertex shared by both districts counts for both as well
-    assert geo.area_contains([ALTSTADT], 12.37, 51.35) and geo.area_contains([NORD], 12.37, 51.35)
+    assert geo.area_contains([ALTSTADT], 12.37, 51.35)
+    assert geo.area_contains([NORD], 12.37, 51.35)
     # just across the border (≈ 1 m) it is one district only
     assert _route("graffiti", 51.34, 12.37 + 0.00002) == "ordnungsamt-nord"
     assert _route("graffiti", 51.34, 12.37 - 0.00002) == "ordnungsamt-alt"
@@ -109,7 +110,8 @@ def test_distance_and_bounding_box() -> None:
     # 0.00045° of latitude ≈ 50 m
     assert 49 < geo.distance_m(51.34, 12.37, 51.34045, 12.37) < 51
     min_lat, max_lat, min_lon, max_lon = geo.bounding_box(51.34, 12.37, 50)
-    assert min_lat < 51.34 < max_lat and min_lon < 12.37 < max_lon
+    assert min_lat < 51.34 < max_lat
+    assert min_lon < 12.37 < max_lon
     assert geo.distance_m(51.34, 12.37, max_lat, 12.37) == pytest.approx(50, rel=0.01)
     with pytest.raises(ValueError, match="3 distinct"):
         geo.validate_polygon([[[0, 0], [1, 1], [0, 0]]])
