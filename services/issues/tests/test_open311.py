@@ -64,7 +64,8 @@ def xml(response: Any) -> ET.Element:
 def errors_of(response: Any, fmt: str) -> list[dict[str, str]]:
     if fmt == "json":
         body = response.json()
-        assert isinstance(body, list) and body, body
+        assert isinstance(body, list), body
+        assert body
         for error in body:
             assert set(error) == {"code", "description"}
         return body
