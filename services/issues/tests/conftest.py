@@ -155,6 +155,7 @@ async def issues(sirene_infra: InfraUrls) -> AsyncIterator[Issues]:
         open311_api_keys={t: [SecretStr(v)] for t, v in keys.items()},
         notify_interval_s=0.5,
         reports_per_ip=1000,
+        reports_per_contact=1000,
     )
     app = create_app(settings)
     async with (

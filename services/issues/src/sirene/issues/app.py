@@ -59,9 +59,11 @@ def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> Fast
     app.state.infra = infra
     install_error_handlers(app, catalogue=service.MESSAGES, rejected=metrics.REJECTED)
     app.include_router(ops_router(infra))
-    app.include_router(public)
-    app.include_router(staff)
+    # staff and admin paths first: `/api/v1/admin/config` must never be read as the public
+    # `/api/v1/{tenant}/config` of a tenant called "admin"
     app.include_router(admin)
+    app.include_router(staff)
+    app.include_router(public)
     app.include_router(build_router())
     app.include_router(portal_router)
     app.mount(

@@ -295,9 +295,7 @@ def build_router() -> APIRouter:
             )
             media = fields.get("media_url")
             if media and re.match(r"^https?://", media) and len(media) <= 500:
-                await ctx.repo.reports.update_one(
-                    {"_id": doc["_id"]}, {"$set": {"media_url": media}}
-                )
+                await ctx.repo.patch_report({"_id": doc["_id"]}, {"$set": {"media_url": media}})
             body = [
                 {
                     "service_request_id": doc["id"],

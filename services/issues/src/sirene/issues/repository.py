@@ -7,7 +7,9 @@ that causes it (see `notify.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -41,11 +43,21 @@ CONFIG_KINDS = ("categories", "departments", "areas", "rules", "templates", "sta
 """Per-tenant configuration collections, each keyed by (tenant, id)."""
 
 
+LOCK_STRIPES = 256
+
+
 class Repository:
-    """Data of every tenant; methods take the tenant explicitly."""
+    """Data of every tenant; methods take the tenant explicitly.
+
+    Every write to a report goes through `patch_report`, which holds a per-report lock of
+    this process. MongoDB applies each single-document update atomically; FerretDB v1 does
+    not (two concurrent updates of one document can lose one — measured), so the notification
+    relay clearing a report's outbox while staff change its status could undo the change. The
+    lock keeps one process's writers apart; replicas on FerretDB are not supported."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self.config: AsyncCollection[Document] = db["config"]
         self.reports: AsyncCollection[Document] = db["reports"]
         self.photos: AsyncCollection[Document] = db["photos"]
@@ -140,6 +152,23 @@ class Repository:
     async def get_by_token(self, tenant: str, token: str) -> Document | None:
         return await self.reports.find_one({"tenant": tenant, "token": token})
 
+    def _lock(self, doc_id: str) -> asyncio.Lock:
+        return self._locks[zlib.crc32(doc_id.encode()) % LOCK_STRIPES]
+
+    async def patch_report(
+        self, query: Document, update: Document, *, return_after: bool = False
+    ) -> Document | None:
+        """One update of one report (by `query`, which names its `_id` or tenant and id),
+        serialised with this process's other writes to it; the new document if asked."""
+        doc_id = query.get("_id") or f"{query['tenant']}:{query['id']}"
+        async with self._lock(str(doc_id)):
+            if return_after:
+                return await self.reports.find_one_and_update(
+                    query, update, return_document=ReturnDocument.AFTER
+                )
+            await self.reports.update_one(query, update)
+            return None
+
     async def update_report(
         self, tenant: str, report_id: str, version: int, update: Document
     ) -> Document | None:
@@ -147,10 +176,8 @@ class Repository:
         bumps the version; returns the new document, or None if it changed meanwhile."""
         update = {**update}
         update.setdefault("$inc", {})["version"] = 1
-        return await self.reports.find_one_and_update(
-            {"tenant": tenant, "id": report_id, "version": version},
-            update,
-            return_document=ReturnDocument.AFTER,
+        return await self.patch_report(
+            {"tenant": tenant, "id": report_id, "version": version}, update, return_after=True
         )
 
     async def find_reports(
@@ -196,10 +223,10 @@ class Repository:
     async def clear_notifications(self, doc_id: str, ids: list[str]) -> None:
         """Removes relayed notifications from the report's outbox; clears the flag when none
         is left (a notification added meanwhile keeps it set)."""
-        await self.reports.update_one(
+        await self.patch_report(
             {"_id": doc_id}, {"$unset": {f"pending_notifications.{i}": "" for i in ids}}
         )
-        await self.reports.update_one(
+        await self.patch_report(
             {"_id": doc_id, "pending_notifications": {}}, {"$set": {"notify_pending": False}}
         )
 

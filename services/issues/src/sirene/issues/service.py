@@ -594,8 +594,8 @@ async def support_report(*, repo: Repository, tenant: str, report_id: str) -> Do
     doc = await repo.get_report(tenant, report_id)
     if doc is None or doc["moderation"] != "public":
         raise NotFoundError("report_not_found")
-    updated = await repo.reports.find_one_and_update(
-        {"_id": doc["_id"]}, {"$inc": {"supporters": 1}}, return_document=True
+    updated = await repo.patch_report(
+        {"_id": doc["_id"]}, {"$inc": {"supporters": 1}}, return_after=True
     )
     return updated or doc
 
@@ -836,7 +836,7 @@ async def merge(
         portal_url=portal_url,
         extra={"duplicate_of": into},
     )
-    await repo.reports.update_one(
+    await repo.patch_report(
         {"_id": target["_id"]},
         {
             "$inc": {"supporters": 1 + int(doc.get("supporters", 0)), "version": 1},
