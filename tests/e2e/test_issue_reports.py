@@ -131,16 +131,28 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
         assert b"Exif" not in served.content
         assert b"ExampleCam" not in served.content
 
-        for status, note in [
-            ("in_progress", "Der Bauhof holt den Sperrmüll ab."),
-            ("resolved", None),
-        ]:
-            changed = client.post(
-                f"/api/v1/reports/{report_id}/status",
-                json={"status": status, "note": note},
-                headers=agent,
-            )
-            assert changed.status_code == 200, changed.text
+    # staff work in the inbox: sign in, open the report, set two statuses
+    page.goto(f"{issues}/portal/{TENANT}/staff")
+    page.get_by_label("Zugangsschlüssel").fill(agent["Authorization"].removeprefix("Bearer "))
+    page.get_by_role("button", name="Anmelden").click()
+    page.get_by_role("button", name=f"Meldung {report_id[:8]} öffnen").click()
+    page.get_by_role(
+        "heading", name=f"Meldung {report_id[:8]} – Illegale Müllablagerung"
+    ).wait_for()
+    assert phone in page.locator("#detail-daten").inner_text()  # staff see the contact
+    page.get_by_label("Neuer Status").select_option(label="in Bearbeitung")
+    page.get_by_label("Hinweis für die meldende Person", exact=False).fill(
+        "Der Bauhof holt den Sperrmüll ab."
+    )
+    page.get_by_role("button", name="Status setzen").click()
+    page.get_by_text("Status geändert.").wait_for()
+    assert "in Bearbeitung" in page.locator("#detail-verlauf").inner_text()
+    page.get_by_label("Interner Kommentar", exact=False).fill("Termin Donnerstag.")
+    page.get_by_role("button", name="Kommentar speichern").click()
+    page.locator("#detail-kommentare li").first.wait_for()
+    page.get_by_label("Neuer Status").select_option(label="erledigt")
+    page.get_by_role("button", name="Status setzen").click()
+    page.locator("#detail-verlauf li").nth(2).wait_for()
 
     deadline = time.monotonic() + 120
     texts: list[str] = []
@@ -154,8 +166,9 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
     assert any("„erledigt“" in t for t in texts), texts
     assert all(report_id[:8] in t for t in texts)
 
-    page.reload()
+    page.goto(f"{issues}/portal/{TENANT}/meldungen/{report_id}")
     assert page.locator("#status").inner_text() == "erledigt"
+    assert "Termin Donnerstag" not in page.content()  # internal comments stay internal
     history = page.locator("ol.history li").all_inner_texts()
     assert [h.split(": ", 1)[1].split(" – ")[0] for h in history] == [
         "eingegangen",

@@ -61,9 +61,9 @@ class Context:
     limiter: Limiter
     relay: NotificationRelay
 
-    @property
-    def staff_url(self) -> str:
-        return f"{self.settings.portal_base}/staff"
+    def staff_url(self, tenant: str) -> str:
+        """Where a tenant's staff inbox is (linked from department e-mails)."""
+        return f"{self.settings.portal_base}/{tenant}/staff"
 
 
 def get_context(request: Request) -> Context:
@@ -179,7 +179,7 @@ async def submit_report(
         tenant=tenant,
         report=report,
         photos=photos,
-        staff_url=ctx.staff_url,
+        staff_url=ctx.staff_url(tenant),
         via=via,
     )
     if doc.get("notify_pending"):
@@ -489,7 +489,7 @@ async def assign(
         report_id=report_id,
         department=body.department,
         reason=body.reason,
-        staff_url=ctx.staff_url,
+        staff_url=ctx.staff_url(principal.tenant),
     )
     return await _staff_answer(ctx, doc, language)
 

@@ -20,7 +20,7 @@ from sirene.runtime.http import IdPath
 
 from . import service
 from .api import Context, get_context, submit_report, views
-from .models import ReportIn
+from .models import STATUS_LABELS, ReportIn, ReportStatus
 from .photos import CleanPhoto, PhotoError, clean_photo
 
 HERE = Path(__file__).parent
@@ -186,6 +186,17 @@ async def submit(tenant: TenantPath, request: Request) -> Response:
     return _render(
         "report.html", status, **await _page_context(ctx, tenant), values=values, errors=errors
     )
+
+
+@router.get("/{tenant}/staff", response_class=HTMLResponse)
+async def staff_page(tenant: TenantPath, request: Request) -> Response:
+    """The staff inbox (signs in with a staff token; all data comes from the staff API)."""
+    ctx = get_context(request)
+    if (missing := _unknown_tenant(ctx, tenant)) is not None:
+        return missing
+    page = await _page_context(ctx, tenant)
+    statuses = [(s.value, STATUS_LABELS[s][0]) for s in ReportStatus]
+    return _render("staff.html", **page, statuses=statuses)
 
 
 @router.get("/{tenant}/meldungen/{report_id}", response_class=HTMLResponse)
