@@ -39,7 +39,7 @@ async def staff_view(issues: Issues, tenant: str, report_id: str) -> dict[str, A
 
 async def test_category_and_location_route_to_the_right_department(issues: Issues) -> None:
     tenant = issues.tenants[0]
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"lon": 12.375}, "bauhof-nord", "Bauhof Nord"),
         ({"lon": 12.36}, "bauhof-alt", "Bauhof Altstadt"),
         ({"category": "graffiti"}, "ordnungsamt", "Ordnungsamt"),
@@ -378,15 +378,14 @@ async def test_every_staff_endpoint_checks_login_role_and_tenant(issues: Issues)
         "admin": issues.admin(tenant),
     }
     for method, path, body, least in staff_endpoints(graffiti["id"], duplicate["id"]):
-        send = {"json": body} if body is not None else {}
-        anonymous = await issues.client.request(method, path, **send)
+        anonymous = await issues.client.request(method, path, json=body)
         assert anonymous.status_code == 401, (method, path)
         forged = await issues.client.request(
-            method, path, headers={"Authorization": "Bearer sis_forged-token-123"}, **send
+            method, path, headers={"Authorization": "Bearer sis_forged-token-123"}, json=body
         )
         assert forged.status_code == 401, (method, path)
         for role, headers in callers.items():
-            response = await issues.client.request(method, path, headers=headers, **send)
+            response = await issues.client.request(method, path, headers=headers, json=body)
             if ROLE_RANK[role] < ROLE_RANK[least]:
                 assert response.status_code == 403, (role, method, path, response.text)
             else:
@@ -404,8 +403,7 @@ async def test_every_staff_endpoint_checks_login_role_and_tenant(issues: Issues)
         for method, path, body, _ in staff_endpoints(graffiti["id"], duplicate["id"]):
             if graffiti["id"] not in path:
                 continue
-            send = {"json": body} if body is not None else {}
-            response = await issues.client.request(method, path, headers=headers, **send)
+            response = await issues.client.request(method, path, headers=headers, json=body)
             assert response.status_code in (403, 404), (method, path, response.status_code)
         listed = (await issues.client.get("/api/v1/reports", headers=headers)).json()["items"]
         assert graffiti["id"] not in {r["id"] for r in listed}
