@@ -20,9 +20,14 @@ def sirene_infra() -> Iterator[InfraUrls]:
         yield urls
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests)."""
+    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests).
+
+    Module scope, not session: while Playwright's sync API runs, its event loop is the running
+    loop of the main thread, and pytest-asyncio cannot run any async test ("Runner.run() cannot
+    be called from a running event loop"). Closing it at the end of each browser test module
+    keeps the async tests of later modules working."""
     from sirene.devstack.browser import chromium
 
     with chromium() as launched:
