@@ -4,8 +4,10 @@ suggestions, photo upload, and the public status page of each report."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -24,12 +26,23 @@ from .models import STATUS_LABELS, ReportIn, ReportStatus
 from .photos import CleanPhoto, PhotoError, clean_photo
 
 HERE = Path(__file__).parent
+LOCAL_TIME = ZoneInfo("Europe/Berlin")
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _local(value: datetime, pattern: str = "%d.%m.%Y %H:%M") -> str:
+    """A UTC timestamp as German local time (what citizens read)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TIME).strftime(pattern)
+
+
+templates.filters["ortszeit"] = _local
 
 FIELD_NAMES = {
     "category": "Kategorie",
