@@ -187,7 +187,8 @@ async def submit(tenant: TenantPath, request: Request) -> Response:
                 (FIELD_NAMES[str(p)] for p in reversed(err["loc"]) if str(p) in FIELD_NAMES),
                 "Eingabe",
             )
-            reason = PYDANTIC_GERMAN.get(str(err["type"]), "ist ungültig")
+            empty = err.get("input") in (None, "") or err["type"] == "missing"
+            reason = "fehlt" if empty else PYDANTIC_GERMAN.get(str(err["type"]), "ist ungültig")
             errors.append(f"{field} {reason}.")
     except PhotoError as exc:
         errors.append(service.MESSAGES.message(exc.code, "de", mb=ctx.settings.max_photo_mb))

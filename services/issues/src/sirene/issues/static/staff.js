@@ -99,7 +99,7 @@
   }
 
   async function act(work, done) {
-    try { await work(); say.textContent = done; await show(current.id); await list(); }
+    try { await work(); await show(current.id); await list(); say.textContent = done; }
     catch (e) { say.textContent = e.message; }
   }
 
