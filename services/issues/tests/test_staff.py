@@ -229,6 +229,13 @@ async def test_comments_templates_reassignment_merge_and_overdue(issues: Issues)
     ]
     assert [r["id"] for r in overdue] == [first["id"]]
     assert overdue[0]["overdue"] is True
+    found_by_text = await issues.client.get(
+        "/api/v1/reports", params={"q": "WALDWEG"}, headers=issues.admin(tenant)
+    )
+    assert first["id"] in {r["id"] for r in found_by_text.json()["items"]}
+    assert (
+        await issues.client.get("/api/v1/reports", params={"q": "Rathausdach"}, headers=bernd)
+    ).json()["items"] == []
     filtered = (
         await issues.client.get(
             "/api/v1/reports?status=resolved&category=graffiti", headers=issues.admin(tenant)
@@ -305,6 +312,25 @@ async def test_abuse_limits_per_ip_and_per_contact(issues: Issues) -> None:
         )
         assert tooo_many.status_code == 429  # the IP has used its 3
         assert "Zu viele Meldungen" in tooo_many.json()["detail"]
+        # an Open311 client (api_key) relays many citizens from one address: not IP-limited,
+        # but its citizens' contacts are
+        form = {
+            "api_key": issues.open311_keys[tenant],
+            "service_code": "graffiti",
+            "lat": "51.34",
+            "long": "12.36",
+            "description": "Graffiti am Bahnhof",
+        }
+        relayed = await issues.client.post(
+            f"/open311/{tenant}/v2/requests.json",
+            data=form | {"email": f"neu-{tenant}@example.org"},
+        )
+        assert relayed.status_code == 201, relayed.text
+        same_contact = await issues.client.post(
+            f"/open311/{tenant}/v2/requests.json", data=form | {"email": contact["email"]}
+        )
+        assert same_contact.status_code == 429
+        assert same_contact.json()[0]["code"] == 429
     finally:
         issues.app.state.ctx = ctx
 

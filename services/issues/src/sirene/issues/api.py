@@ -170,7 +170,9 @@ async def submit_report(
         tenant=tenant,
         client_ip=client_ip(request, ctx.settings),
         contact=contact,
-        per_ip=ctx.settings.reports_per_ip,
+        # an Open311 client holds an api_key and relays many citizens from one address:
+        # only its citizens' contacts are limited, not its IP
+        per_ip=None if via == "open311" else ctx.settings.reports_per_ip,
         per_contact=ctx.settings.reports_per_contact,
         window_s=ctx.settings.limit_window_s,
     )

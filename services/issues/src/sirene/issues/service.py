@@ -339,12 +339,15 @@ async def check_limits(
     tenant: str,
     client_ip: str,
     contact: Document | None,
-    per_ip: int,
+    per_ip: int | None,
     per_contact: int,
     window_s: int,
 ) -> None:
-    """Counts a submission against the per-IP and per-contact limits; 429 when over."""
-    wait = await limiter.hit(f"{tenant}:ip", client_ip, limit=per_ip, window_s=window_s)
+    """Counts a submission against the per-IP (None: not counted) and per-contact limits;
+    429 when over."""
+    wait = None
+    if per_ip is not None:
+        wait = await limiter.hit(f"{tenant}:ip", client_ip, limit=per_ip, window_s=window_s)
     for key in ("email", "phone"):
         if wait is None and contact and contact.get(key):
             wait = await limiter.hit(
