@@ -460,3 +460,25 @@ async def test_every_staff_endpoint_checks_login_role_and_tenant(issues: Issues)
             f"/api/v1/reports/{graffiti['id']}/status", json={"status": "resolved"}, headers=bernd
         )
     ).status_code == 404
+
+
+async def test_departments_and_areas_in_use_cannot_be_deleted(issues: Issues) -> None:
+    tenant = issues.tenants[0]
+    admin = issues.admin(tenant)
+    in_use = await issues.client.delete("/api/v1/admin/departments/bauhof-nord", headers=admin)
+    assert in_use.status_code == 409
+    assert in_use.json()["code"] == "department_in_use"
+    default = await issues.client.delete("/api/v1/admin/departments/buergerservice", headers=admin)
+    assert default.status_code == 409
+    area = await issues.client.delete("/api/v1/admin/areas/nord", headers=admin)
+    assert area.json()["code"] == "area_in_use"
+    rule = await issues.client.delete("/api/v1/admin/rules/dump-nord", headers=admin)
+    assert rule.status_code == 204
+    assert (
+        await issues.client.delete("/api/v1/admin/areas/nord", headers=admin)
+    ).status_code == 204
+    gone = await issues.client.delete("/api/v1/admin/departments/bauhof-nord", headers=admin)
+    assert gone.status_code == 204
+    assert (
+        await issues.client.delete("/api/v1/admin/rules/dump-nord", headers=admin)
+    ).status_code == 404

@@ -9,12 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel
 
 from sirene.runtime.auth import TENANT_PATTERN, bearer
-from sirene.runtime.errors import InvalidInputError, LanguageDep, NotFoundError
+from sirene.runtime.errors import (
+    ConflictError,
+    InvalidInputError,
+    LanguageDep,
+    NotFoundError,
+    message,
+)
 from sirene.runtime.http import IdPath
 
 from . import service
@@ -92,10 +98,6 @@ async def staff_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The staff member whose token the request carries; 401 otherwise."""
-    from fastapi import HTTPException
-
-    from sirene.runtime.errors import message
-
     presented = credentials.credentials if credentials else ""
     found: Principal | None = None
     for tenant, token in ctx.settings.api_tokens.items():
@@ -697,7 +699,19 @@ async def delete_item(
     principal: AdminDep,
     ctx: ContextDep,
 ) -> None:
-    """Deletes a rule, area, department or staff account (categories are deactivated)."""
+    """Deletes a rule, area, department or staff account (categories are deactivated). A
+    department that is the default desk or a rule's target stays (409) until that changes."""
+    if kind == "departments":
+        config = await service.tenant_config(repo=ctx.repo, tenant=principal.tenant)
+        rules = await ctx.repo.list_kind("rules", principal.tenant)
+        if config.get("default_department") == item_id or any(
+            r["department"] == item_id for r in rules
+        ):
+            raise ConflictError("department_in_use")
+    if kind == "areas" and any(
+        r.get("area") == item_id for r in await ctx.repo.list_kind("rules", principal.tenant)
+    ):
+        raise ConflictError("area_in_use")
     if not await ctx.repo.delete_kind(kind, principal.tenant, item_id):
         raise NotFoundError("not_found", what=item_id)
 
@@ -726,8 +740,6 @@ async def create_staff(body: StaffIn, principal: AdminDep, ctx: ContextDep) -> S
         {**body.model_dump(mode="json"), "token_hash": token_hash(token), "active": True},
     )
     if not created:
-        from sirene.runtime.errors import ConflictError
-
         raise ConflictError("staff_id_taken")
     return StaffOut(**body.model_dump(), token=token)
 

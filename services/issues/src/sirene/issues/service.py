@@ -3,9 +3,10 @@ the status workflow, staff work (comments, reassignment, merging, moderation) an
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sirene.runtime import Document
@@ -116,6 +117,14 @@ MESSAGES = Catalogue(
         ),
         "geometry_invalid": ("Ungültiges Gebiet: {reason}", "Invalid area: {reason}"),
         "staff_id_taken": ("Diese Kennung ist vergeben.", "This id is taken."),
+        "department_in_use": (
+            "Die Abteilung ist noch Standard-Abteilung oder Ziel einer Regel.",
+            "The department is still the default desk or the target of a rule.",
+        ),
+        "area_in_use": (
+            "Das Gebiet wird noch von einer Regel verwendet.",
+            "The area is still used by a rule.",
+        ),
     }
 )
 """Reason texts of every refusal of the service (German first)."""
@@ -654,8 +663,6 @@ def staff_query(
         query["expected_at"] = {"$lt": now or utcnow()}
         query.setdefault("status", {"$in": [s.value for s in OPEN_STATUSES]})
     if text:
-        import re
-
         query["description"] = {"$regex": re.escape(text), "$options": "i"}
     return query
 
@@ -890,8 +897,6 @@ def is_overdue(doc: Document, now: datetime | None = None) -> bool:
     if expected is None or ReportStatus(doc["status"]) not in OPEN_STATUSES:
         return False
     if expected.tzinfo is None:
-        from datetime import UTC
-
         expected = expected.replace(tzinfo=UTC)
     return bool(expected < (now or utcnow()))
 
