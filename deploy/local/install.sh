@@ -9,6 +9,7 @@
 #   Redis (Debian package)      → redis-server on PATH
 #   Prometheus (Debian package) → prometheus, promtool on PATH
 #   Chromium (Debian package)   → /usr/bin/chromium, driven by Playwright in browser tests
+#   Leaflet (npm ci)            → services/issues/node_modules/ (portal map, served locally)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -70,3 +71,14 @@ step "Chromium (browser tests; Playwright's own browser download is not reachabl
 [[ -x /usr/bin/chromium ]] || apt_install chromium
 chromium_version="$(/usr/bin/chromium --version 2>/dev/null || true)"
 echo "    ${chromium_version}"
+
+step "Issue portal browser assets (npm ci: Leaflet, served by the issues service, no CDN)"
+need npm "npm installs the portal's Leaflet from services/issues/package-lock.json"
+portal="$root/services/issues"
+lock_hash="$(sha256sum "$portal/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$portal/node_modules/.sirene-lock" 2>/dev/null)" != "$lock_hash" ]]; then
+  (cd "$portal" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" > "$portal/node_modules/.sirene-lock"
+fi
+leaflet_version="$(node -p "require('$portal/node_modules/leaflet/package.json').version")"
+echo "    leaflet ${leaflet_version}"

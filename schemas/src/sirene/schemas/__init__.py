@@ -26,6 +26,7 @@ from .delivery import (
     FanoutSummary,
     ReceiptStatus,
 )
+from .notification import NotificationRequested, notification_id_for
 from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
 from .topics import (
     ALERT_FANOUT,
@@ -33,6 +34,7 @@ from .topics import (
     CITIZEN_PROFILE,
     DEAD_LETTER,
     DELIVERY_RECEIPT,
+    NOTIFICATION_REQUESTED,
     RETRY_TIERS,
     TOPICS,
     TopicSpec,
@@ -46,6 +48,7 @@ __all__ = [
     "CITIZEN_PROFILE",
     "DEAD_LETTER",
     "DELIVERY_RECEIPT",
+    "NOTIFICATION_REQUESTED",
     "RECEIPT_RANK",
     "RETRY_TIERS",
     "TENANT_UNKNOWN",
@@ -67,6 +70,7 @@ __all__ = [
     "Lane",
     "Language",
     "MsgType",
+    "NotificationRequested",
     "PushDevice",
     "PushPlatform",
     "QuietHours",
@@ -77,6 +81,7 @@ __all__ = [
     "contact_key_for",
     "delivery_topic",
     "new_id",
+    "notification_id_for",
     "profile_key",
     "retry_topic",
     "task_id_for",

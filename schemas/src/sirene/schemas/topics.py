@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .alert import AlertPublished
 from .common import Channel, Lane
 from .delivery import DeadLetter, DeliveryReceipt, DeliveryTask, FanoutSummary
+from .notification import NotificationRequested
 from .profile import CitizenProfile
 
 
@@ -32,6 +33,7 @@ ALERT_FANOUT = "alert.fanout"
 CITIZEN_PROFILE = "citizen.profile"
 DELIVERY_RECEIPT = "delivery.receipt"
 DEAD_LETTER = "dead-letter"
+NOTIFICATION_REQUESTED = "notification.requested"
 
 WORKERS: dict[Channel, str] = {
     Channel.SMS: "channel-sms",
@@ -111,6 +113,16 @@ _ALL = [
         description="Messages a consumer could not process, with the reason; inspected by ops.",
         partitions=1,
         config={"retention.ms": str(14 * 24 * 3600 * 1000)},
+    ),
+    TopicSpec(
+        NOTIFICATION_REQUESTED,
+        NotificationRequested,
+        key="recipient_id",
+        producers=("issues",),
+        consumers=("fanout",),
+        description="Messages to one person (issue reporters, departments); fanout emits the "
+        "delivery task on the channel's bulk lane.",
+        partitions=3,
     ),
     *[
         TopicSpec(

@@ -21,6 +21,8 @@ from sirene.schemas import (
 
 from .api import index_router
 from .handlers import ProfileFollower, register_alert_handlers
+from .notifications import TOPICS as NOTIFICATION_TOPICS
+from .notifications import register_notification_handlers
 from .repository import AudienceIndex
 from .settings import FanoutSettings
 
@@ -36,10 +38,11 @@ TOPICS = [
 def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> FastAPI:
     """Builds the fanout: audience index, profile follower, alert consumer, ops endpoints."""
     settings = settings or FanoutSettings(**overrides)
-    infra = Infra(settings, topics=TOPICS, mongo=False)
+    infra = Infra(settings, topics=[*TOPICS, *NOTIFICATION_TOPICS], mongo=False)
     index = AudienceIndex(infra.redis, settings.index_prefix)
     follower = ProfileFollower(infra, settings, index)
     register_alert_handlers(infra, settings, index)
+    register_notification_handlers(infra, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,7 @@
 """Kafka subscribers of issues.
 
-None yet: reports arrive over HTTP only. Routing to departments and `notification.requested`
-for reporters come with the issue workflow."""
+None: reports arrive over HTTP (portal, API, Open311). What issues produces
+(`notification.requested`) leaves through the relay in `notify.py`."""
 
 from __future__ import annotations
 
@@ -9,5 +9,5 @@ from sirene.runtime import Infra
 
 
 def register_handlers(infra: Infra) -> None:
-    """Declares the service's consumers on `infra.broker` (none so far)."""
+    """Declares the service's consumers on `infra.broker` (none)."""
     del infra

@@ -1,0 +1,168 @@
+"""An issues app against the real servers, with two isolated tenants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from sirene.devstack.testing import InfraUrls
+from sirene.issues.app import create_app
+from sirene.issues.settings import IssuesSettings
+
+# Musterstadt: the town square, split into two districts along lon 12.37
+TOWN = {
+    "type": "Polygon",
+    "coordinates": [
+        [[12.35, 51.32], [12.39, 51.32], [12.39, 51.36], [12.35, 51.36], [12.35, 51.32]]
+    ],
+}
+ALTSTADT = {
+    "type": "Polygon",
+    "coordinates": [
+        [[12.35, 51.32], [12.37, 51.32], [12.37, 51.36], [12.35, 51.36], [12.35, 51.32]]
+    ],
+}
+NORD = {
+    "type": "Polygon",
+    "coordinates": [
+        [[12.37, 51.32], [12.39, 51.32], [12.39, 51.36], [12.37, 51.36], [12.37, 51.32]]
+    ],
+}
+
+
+@dataclass
+class Issues:
+    """The app under test and its tenants' tokens."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: IssuesSettings
+    tenants: list[str]
+    admin_tokens: dict[str, str]
+    open311_keys: dict[str, str]
+    staff_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def admin(self, tenant: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_tokens[tenant]}"}
+
+    def staff(self, tenant: str, staff_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.staff_tokens[(tenant, staff_id)]}"}
+
+
+async def configure(issues: Issues, tenant: str) -> None:
+    """Departments, districts, rules, a category with attributes and staff accounts."""
+    client, headers = issues.client, issues.admin(tenant)
+
+    async def put(path: str, body: dict[str, object]) -> None:
+        response = await client.put(f"/api/v1/admin/{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+
+    for dept, name in [
+        ("ordnungsamt", "Ordnungsamt"),
+        ("bauhof-nord", "Bauhof Nord"),
+        ("bauhof-alt", "Bauhof Altstadt"),
+        ("buergerservice", "Bürgerservice"),
+    ]:
+        await put(f"departments/{dept}", {"id": dept, "name": name, "email": f"{dept}@example.org"})
+    await put("areas/altstadt", {"id": "altstadt", "name": "Altstadt", "geometry": ALTSTADT})
+    await put("areas/nord", {"id": "nord", "name": "Nordviertel", "geometry": NORD})
+    await put(
+        "rules/graffiti", {"id": "graffiti", "department": "ordnungsamt", "category": "graffiti"}
+    )
+    await put(
+        "rules/dump-alt",
+        {
+            "id": "dump-alt",
+            "department": "bauhof-alt",
+            "category": "illegal_dumping",
+            "area": "altstadt",
+        },
+    )
+    await put(
+        "rules/dump-nord",
+        {
+            "id": "dump-nord",
+            "department": "bauhof-nord",
+            "category": "illegal_dumping",
+            "area": "nord",
+        },
+    )
+    await put(
+        "categories/pothole",
+        {
+            "code": "pothole",
+            "name_de": "Schlagloch",
+            "name_en": "Pothole",
+            "description": "Löcher in der Fahrbahn",
+            "group": "Straße",
+            "keywords": ["Straße", "Loch"],
+            "sla_hours": 48,
+            "attributes": [
+                {
+                    "code": "size",
+                    "description": "Wie groß ist das Loch?",
+                    "datatype": "singlevaluelist",
+                    "required": True,
+                    "order": 1,
+                    "values": [{"key": "small", "name": "klein"}, {"key": "large", "name": "groß"}],
+                }
+            ],
+        },
+    )
+    await put(
+        "config",
+        {
+            "name": "Musterstadt" if tenant == issues.tenants[0] else "Nachbarstadt",
+            "allow_anonymous": True,
+            "moderation": False,
+            "default_department": "buergerservice",
+            "boundary": TOWN,
+        },
+    )
+    for staff_id, role, departments in [
+        ("anna", "agent", ["ordnungsamt"]),
+        ("bernd", "agent", ["bauhof-nord"]),
+        ("lena", "lead", ["ordnungsamt"]),
+    ]:
+        created = await client.post(
+            "/api/v1/admin/staff",
+            json={
+                "id": staff_id,
+                "name": staff_id.title(),
+                "role": role,
+                "departments": departments,
+            },
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        issues.staff_tokens[(tenant, staff_id)] = created.json()["token"]
+
+
+@pytest.fixture
+async def issues(sirene_infra: InfraUrls) -> AsyncIterator[Issues]:
+    tenants = [f"t-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin_tokens = {t: f"admin-{uuid.uuid4().hex}" for t in tenants}
+    keys = {t: f"key-{uuid.uuid4().hex}" for t in tenants}
+    settings = IssuesSettings(
+        **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
+        api_tokens={t: SecretStr(v) for t, v in admin_tokens.items()},
+        open311_api_keys={t: [SecretStr(v)] for t, v in keys.items()},
+        notify_interval_s=0.5,
+        reports_per_ip=1000,
+        reports_per_contact=1000,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        issues = Issues(app, client, settings, tenants, admin_tokens, keys)
+        for tenant in tenants:
+            await configure(issues, tenant)
+        yield issues
