@@ -62,4 +62,9 @@ def test_generated_dashboards_carry_every_panel_query() -> None:
     }
     assert in_json == {expr for _, _, expr in dashboards.queries()}
     titles = {json.loads(t)["title"] for n, t in files.items() if n.endswith(".json")}
-    assert {"Alert delivery", "Channels & providers", "Pipeline health"} <= titles
+    assert {
+        "Alert delivery",
+        "Channels & providers",
+        "Pipeline health",
+        "Citizen reports",
+    } <= titles

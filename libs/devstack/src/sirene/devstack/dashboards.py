@@ -377,7 +377,84 @@ PIPELINE_HEALTH = Dashboard(
     ],
 )
 
-DASHBOARDS = [ALERT_DELIVERY, CHANNELS_AND_PROVIDERS, PIPELINE_HEALTH]
+CITIZEN_REPORTS = Dashboard(
+    "sirene-citizen-reports",
+    "Citizen reports",
+    "Reports of problems in public space: where they stand, what is overdue, what comes in "
+    "and whether reporters are informed.",
+    [
+        Panel(
+            "Open reports",
+            "Reports received or in progress, by tenant.",
+            [
+                _q(
+                    "sum by (tenant) (max by (tenant, status) "
+                    '(sirene_issues_reports{status=~"received|in_progress"}))',
+                    "{{tenant}}",
+                )
+            ],
+            kind="stat",
+            width=8,
+        ),
+        Panel(
+            "Overdue",
+            "Open reports past their category's promised handling time (SLA), by tenant.",
+            [_q("max by (tenant) (sirene_issues_reports_overdue)", "{{tenant}}")],
+            kind="stat",
+            width=8,
+        ),
+        Panel(
+            "Received (24 h)",
+            "Reports received in the last 24 hours, by way in (portal, Open311, staff).",
+            [
+                _q(
+                    "sum by (via) (increase(sirene_issues_reports_received_total[24h]))",
+                    "{{via}}",
+                )
+            ],
+            kind="stat",
+            width=8,
+        ),
+        Panel(
+            "Reports by status",
+            "Reports per status over time (received, in progress, resolved, rejected, "
+            "duplicate), all tenants.",
+            [_q("sum by (status) (max by (tenant, status) (sirene_issues_reports))", "{{status}}")],
+        ),
+        Panel(
+            "Status changes per hour",
+            "Status changes by staff, by new status.",
+            [
+                _q(
+                    "sum by (status) (increase(sirene_issues_status_changes_total[1h]))",
+                    "{{status}}",
+                )
+            ],
+        ),
+        Panel(
+            "Reporter notifications: change → Kafka (p95)",
+            "Time from a status change to the reporter's notification being handed to the "
+            "delivery pipeline.",
+            [
+                _q(
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"(rate(sirene_issues_notification_lag_seconds_bucket[{RATE}])))",
+                    "p95",
+                )
+            ],
+            unit="s",
+        ),
+        Panel(
+            "Refused requests (1 h)",
+            "Requests refused by the issues service, by reason (bad input, rate limits, "
+            "outside the municipality …).",
+            [_q("sum by (reason) (increase(sirene_issues_rejected_total[1h]))", "{{reason}}")],
+            kind="bargauge",
+        ),
+    ],
+)
+
+DASHBOARDS = [ALERT_DELIVERY, CHANNELS_AND_PROVIDERS, PIPELINE_HEALTH, CITIZEN_REPORTS]
 
 
 def queries() -> Iterator[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from .open311 import build_router
 from .portal import router as portal_router
 from .repository import Repository
 from .settings import IssuesSettings
+from .stats import ReportGauges
 
 
 def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> Fast
         repo=repo, producer=infra.producer, interval_s=settings.notify_interval_s
     )
     register_handlers(infra)
+    gauges = ReportGauges(repo, list(settings.api_tokens))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,9 +44,11 @@ def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> Fast
             await service.ensure_tenant_defaults(repo=repo, tenant=tenant)
         await infra.start()
         relay.start()
+        gauges.start()
         try:
             yield
         finally:
+            await gauges.stop()
             await relay.stop()
             await infra.stop()
 
