@@ -26,6 +26,7 @@ from .delivery import (
     FanoutSummary,
     ReceiptStatus,
 )
+from .fanout import FanoutShard
 from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
 from .topics import (
     ALERT_FANOUT,
@@ -36,6 +37,7 @@ from .topics import (
     TOPICS,
     TopicSpec,
     delivery_topic,
+    fanout_shard_topic,
 )
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "DeliveryTask",
     "ErrorClass",
     "Event",
+    "FanoutShard",
     "FanoutSummary",
     "Lane",
     "Language",
@@ -73,6 +76,7 @@ __all__ = [
     "Urgency",
     "contact_key_for",
     "delivery_topic",
+    "fanout_shard_topic",
     "new_id",
     "profile_key",
     "task_id_for",

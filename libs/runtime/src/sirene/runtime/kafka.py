@@ -155,6 +155,30 @@ class BatchProducer:
             await asyncio.gather(*pending)
         return count
 
+    async def send_partitioned(
+        self, records: Iterable[tuple[str, int, bytes | None, bytes]]
+    ) -> list[asyncio.Future[Any]]:
+        """Hands (topic, partition, key, value) records to the producer in per-partition
+        batches and returns the batches' delivery futures without waiting for them, so a hot
+        path that has computed its partitions itself can keep a bounded number of batches in
+        flight while it prepares the next. Await every future (it raises if the broker refused
+        the batch)."""
+        builders: dict[tuple[str, int], Any] = {}
+        pending: list[asyncio.Future[Any]] = []
+        for topic, partition, key, value in records:
+            batch = builders.get((topic, partition))
+            if batch is None:
+                batch = builders[topic, partition] = self._producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                pending.append(await self._producer.send_batch(batch, topic, partition=partition))
+                batch = builders[topic, partition] = self._producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
+        for (topic, partition), batch in builders.items():
+            if batch.record_count():
+                pending.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return pending
+
     async def send_grouped(self, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
         """Sends (topic, key, value) records, batching per topic and partition."""
         by_topic: dict[str, list[Record]] = defaultdict(list)

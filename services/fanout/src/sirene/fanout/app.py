@@ -17,11 +17,13 @@ from sirene.schemas import (
     Channel,
     Lane,
     delivery_topic,
+    fanout_shard_topic,
 )
 
 from .api import index_router
 from .handlers import ProfileFollower, register_alert_handlers
 from .repository import AudienceIndex
+from .service import PriorityGate
 from .settings import FanoutSettings
 
 TOPICS = [
@@ -29,17 +31,20 @@ TOPICS = [
     CITIZEN_PROFILE,
     ALERT_FANOUT,
     DEAD_LETTER,
+    *(fanout_shard_topic(lane) for lane in Lane),
     *(delivery_topic(c, lane) for c in Channel for lane in Lane),
 ]
 
 
 def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> FastAPI:
-    """Builds the fanout: audience index, profile follower, alert consumer, ops endpoints."""
+    """Builds the fanout: audience index, profile follower, alert planners and shard
+    expanders per lane, ops endpoints."""
     settings = settings or FanoutSettings(**overrides)
     infra = Infra(settings, topics=TOPICS, mongo=False)
-    index = AudienceIndex(infra.redis, settings.index_prefix)
+    index = AudienceIndex(infra.redis, settings.index_prefix, buckets=settings.index_buckets)
     follower = ProfileFollower(infra, settings, index)
-    register_alert_handlers(infra, settings, index)
+    gate = PriorityGate()
+    register_alert_handlers(infra, settings, index, gate)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,4 +61,6 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     app.include_router(index_router(follower))
     app.state.infra = infra
     app.state.index = index
+    app.state.gate = gate
+    app.state.follower = follower
     return app
