@@ -5,7 +5,7 @@ UV := .local/tools/bin/uv
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check logs clean
+.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check logs clean bench-fanout
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ schemas-check: ## Fail when schemas/json/ is stale
 compose-check: ## Validate deploy/compose.yaml with `docker compose config` (builds the plugin if missing)
 	@deploy/local/bin/install-compose.sh >/dev/null
 	@docker compose -f deploy/compose.yaml config --quiet && echo "deploy/compose.yaml: valid"
+
+bench-fanout: ## Fanout benchmark on the running stack (after `make up`): N=1000000 RUNS=3
+	@$(PY) bench/fanout.py --n $(or $(N),1000000) --runs $(or $(RUNS),3) $(BENCH_ARGS)
 
 logs: ## Follow the logs of the local stack
 	@tail -n 20 -F .local/logs/*.log
