@@ -233,7 +233,9 @@ class AudienceIndex:
                         await pipe.watch(self.lease_key)
                         if await pipe.get(self.lease_key) != lease.encode():
                             raise LeaseLostError("the follower lease is held by another instance")
-                    current = await pipe.mget(keys) if keys else []
+                    # after WATCH the pipeline runs commands at once; without, ask directly
+                    reader = pipe if lease is not None else self.redis
+                    current = await reader.mget(keys) if keys else []
                     pipe.multi()  # type: ignore[no-untyped-call]
                     outcome = self._queue_changes(pipe, changes, keys, current)
                     if offsets:

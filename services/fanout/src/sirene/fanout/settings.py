@@ -16,7 +16,7 @@ class FanoutSettings(ServiceSettings):
     service_name: str = "fanout"
     http_port: int = 8003
     chunk_size: int = Field(
-        default=2000, ge=100, le=50_000, description="Citizens read and emitted per step."
+        default=5000, ge=100, le=50_000, description="Citizens read and emitted per step."
     )
     alerts_per_batch: int = Field(
         default=5,
