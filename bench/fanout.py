@@ -204,9 +204,13 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
 
 
 async def index_lag(fanout_url: str) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(f"{fanout_url}/api/v1/index/status")
-        return int(response.json()["lag"])
+    """Profile records the fanout has not yet applied (-1 while it is too busy to answer)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        try:
+            response = await client.get(f"{fanout_url}/api/v1/index/status")
+            return int(response.json()["lag"])
+        except httpx.HTTPError:
+            return -1
 
 
 async def producer(kafka: str) -> AIOKafkaProducer:
@@ -277,10 +281,10 @@ async def seed(stack: Stack, n: int) -> dict[str, Any]:
         finally:
             await p.stop()
         produced_s = time.perf_counter() - began
-        while (lag := await index_lag(stack.fanout_url)) > 0:
-            say(f"  index: {lag} profile records to apply")
-            await asyncio.sleep(2)
-        await redis.set(SEED_MARK, n)
+        await redis.set(SEED_MARK, n)  # on the topic now; a rerun only waits for the index
+        while (lag := await index_lag(stack.fanout_url)) != 0:
+            say(f"  index: {lag if lag > 0 else 'busy'}: profile records to apply")
+            await asyncio.sleep(5)
         return {
             "seed_records": produced,
             "seed_produce_s": round(produced_s, 1),

@@ -41,7 +41,12 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     expanders per lane, ops endpoints."""
     settings = settings or FanoutSettings(**overrides)
     infra = Infra(settings, topics=TOPICS, mongo=False)
-    index = AudienceIndex(infra.redis, settings.index_prefix, buckets=settings.index_buckets)
+    index = AudienceIndex(
+        infra.redis,
+        settings.index_prefix,
+        buckets=settings.index_buckets,
+        lease_ms=int(settings.follower_lease_s * 1000),
+    )
     follower = ProfileFollower(infra, settings, index)
     gate = PriorityGate()
     register_alert_handlers(infra, settings, index, gate)

@@ -136,6 +136,7 @@ class ProfileFollower:
         self._settings = settings
         self._index = index
         self._task: asyncio.Task[None] | None = None
+        self._renewal: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._instance = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
         self._leading = False
@@ -154,6 +155,9 @@ class ProfileFollower:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # bounded fetch buffers: a rebuild of a million profiles must not balloon memory
+            fetch_max_bytes=8 * 1024 * 1024,
+            max_partition_fetch_bytes=1024 * 1024,
         )
         await consumer.start()
         partitions = await self._infra.producer.partitions_for(CITIZEN_PROFILE)
@@ -162,8 +166,13 @@ class ProfileFollower:
         self._consumer = consumer
         await self._lead()
         self._task = asyncio.create_task(self._run(), name="profile-follower")
+        self._renewal = asyncio.create_task(self._renew(), name="profile-follower-lease")
 
     async def stop(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,6 +211,20 @@ class ProfileFollower:
         FOLLOWER_LEADER.set(1 if held else 0)
         return held
 
+    async def _renew(self) -> None:
+        """Renews a held lease on its own schedule, so a long index write (a rebuild under
+        load) does not let it lapse."""
+        lease_ms = int(self._settings.follower_lease_s * 1000)
+        while True:
+            await asyncio.sleep(self._settings.follower_lease_s / 3)
+            if not self._leading:
+                continue
+            try:
+                if await self._index.hold_lease(self._instance, lease_ms):
+                    self._renewed_at = time.monotonic()
+            except Exception:
+                log.warning("could not renew the profile follower lease", exc_info=True)
+
     async def _seek_to_stored(self) -> None:
         if self._consumer is None:
             raise RuntimeError("start() the follower first")
@@ -220,7 +243,7 @@ class ProfileFollower:
                 if not await self._lead():
                     await asyncio.sleep(min(2.0, self._settings.follower_lease_s / 3))
                     continue
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=2000)
                 for tp, records in batches.items():
                     await self._apply(tp, records)
             except asyncio.CancelledError:

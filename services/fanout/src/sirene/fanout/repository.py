@@ -129,12 +129,15 @@ class Run:
 class AudienceIndex:
     """Reads and maintains the audience index. Safe to share between tasks."""
 
-    def __init__(self, redis: Redis, prefix: str, *, buckets: int = 64) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, *, buckets: int = 64, lease_ms: int = 15_000
+    ) -> None:
         if buckets < 1 or buckets & (buckets - 1):
             raise ValueError("buckets must be a power of two")
         self.redis = redis
         self.prefix = prefix
         self.buckets = buckets
+        self.lease_ms = lease_ms
         self._complete_shard = redis.register_script(_COMPLETE_SHARD)
         self._lease = redis.register_script(_LEASE)
 
@@ -231,7 +234,10 @@ class AudienceIndex:
                 try:
                     if lease is not None:
                         await pipe.watch(self.lease_key)
-                        if await pipe.get(self.lease_key) != lease.encode():
+                        holder = await pipe.get(self.lease_key)
+                        if holder is None and await self.hold_lease(lease, self.lease_ms):
+                            continue  # it had lapsed and nobody took it: held again, look again
+                        if holder != lease.encode():
                             raise LeaseLostError("the follower lease is held by another instance")
                     # after WATCH the pipeline runs commands at once; without, ask directly
                     reader = pipe if lease is not None else self.redis
