@@ -83,11 +83,14 @@ def _compact(profile: CitizenProfile) -> bytes:
     )
 
 
+_LANGUAGE = {language.value: language for language in Language}
+
+
 def _recipient(citizen_id: str, raw: bytes) -> Recipient:
     data = orjson.loads(raw)
     return Recipient(
         citizen_id=citizen_id,
-        language=Language(data["l"]),
+        language=_LANGUAGE[data["l"]],
         district=data["d"],
         contacts=data["c"],
         subscriptions=data["s"],

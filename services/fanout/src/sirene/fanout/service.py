@@ -46,11 +46,15 @@ Record = tuple[str, int, bytes | None, bytes]
 """(topic, partition, key, value) of a task record."""
 
 
+_CHANNEL = {c.value: c for c in Channel}
+"""Channel by value, without an enum call per task on the hot path."""
+
+
 def channels_for(alert: AlertPublished, recipient: Recipient) -> set[Channel]:
     """The channels a citizen chose for the alert's topics (for 'everyone': any topic)."""
     subs = recipient.subscriptions
     topics = subs.keys() if alert.audience.everyone else (t for t in alert.audience.topics)
-    return {Channel(ch) for topic in topics for ch in subs.get(topic, ())}
+    return {_CHANNEL[ch] for topic in topics for ch in subs.get(topic, ())}
 
 
 def _texts(alert: AlertPublished, language: Language) -> tuple[Language, ChannelTexts]:
