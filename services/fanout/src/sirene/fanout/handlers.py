@@ -99,6 +99,10 @@ def _subscribe_shards(
         batch=True,
         max_records=settings.shards_per_batch,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        # a shard of a big alert keeps the loop busy; on a loaded machine a short session
+        # would expire mid-shard and the rebalance would hand the shards out again
+        session_timeout_ms=45_000,
+        heartbeat_interval_ms=3_000,
     )
     async def on_shards(msg: KafkaMessage) -> None:
         shards = await decode_records(

@@ -261,7 +261,10 @@ async def expand_shard(
             if gate is not None:
                 await gate.wait_turn(alert.lane)
             records: list[Record] = []
-            for recipient in chunk:
+            for position, recipient in enumerate(chunk):
+                if position % 500 == 499:
+                    # let heartbeats, the follower and urgent work run on a loaded machine
+                    await asyncio.sleep(0)
                 if districts and recipient.district not in districts:
                     continue
                 key = recipient.citizen_id.encode()
@@ -352,22 +355,13 @@ async def run_shard(
     returns it)."""
     alert = task.alert
     began = time.perf_counter()
-    if gate is not None:
-        gate.enter(alert.lane)
-    try:
-        result = await expand_shard(
-            alert=alert,
-            shard=task.shard,
-            shards=task.shards,
-            index=index,
-            producer=producer,
-            chunk_size=chunk_size,
-            max_in_flight=max_in_flight,
-            gate=gate,
-        )
-    finally:
-        if gate is not None:
-            gate.leave(alert.lane)
+    if alert.expires <= utcnow():
+        # too late to deliver anything (the workers would drop every task): count the shard
+        # as empty so the alert's summary still completes
+        log.warning("shard of an expired alert skipped", extra={"alert_id": alert.alert_id})
+        result = ShardResult()
+    else:
+        result = await _expand_gated(task, index, producer, chunk_size, max_in_flight, gate)
     counts = {f"expected:{c.value}": n for c, n in result.expected.items()}
     counts["recipients"] = result.recipients
     done, totals = await index.complete_shard(alert.alert_id, task.shard, counts, ttl_s=run_ttl_s)
@@ -408,6 +402,32 @@ async def run_shard(
         },
     )
     return summary
+
+
+async def _expand_gated(
+    task: FanoutShard,
+    index: AudienceIndex,
+    producer: BatchProducer,
+    chunk_size: int,
+    max_in_flight: int,
+    gate: PriorityGate | None,
+) -> ShardResult:
+    if gate is not None:
+        gate.enter(task.alert.lane)
+    try:
+        return await expand_shard(
+            alert=task.alert,
+            shard=task.shard,
+            shards=task.shards,
+            index=index,
+            producer=producer,
+            chunk_size=chunk_size,
+            max_in_flight=max_in_flight,
+            gate=gate,
+        )
+    finally:
+        if gate is not None:
+            gate.leave(task.alert.lane)
 
 
 async def _summarize(
