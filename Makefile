@@ -5,7 +5,7 @@ UV := .local/tools/bin/uv
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check dashboards dashboards-check config-docs config-docs-check logs clean bench-channels
+.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check dashboards dashboards-check config-docs config-docs-check logs clean bench-channels bench-fanout
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ config-docs-check: ## Fail when docs/configuration.md is stale
 
 bench-channels: ## Channel hand-off throughput vs a raw client loop (test stack): N=2000 RUNS=3
 	@$(PY) bench/channels.py --n $(or $(N),2000) --runs $(or $(RUNS),3) $(BENCH_ARGS)
+
+bench-fanout: ## Fanout benchmark on the running stack (after `make up`): N=1000000 RUNS=3
+	@$(PY) bench/fanout.py --n $(or $(N),1000000) --runs $(or $(RUNS),3) $(BENCH_ARGS)
 
 logs: ## Follow the logs of the local stack
 	@tail -n 20 -F .local/logs/*.log

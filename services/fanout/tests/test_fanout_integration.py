@@ -7,12 +7,15 @@ import json
 import uuid
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.fanout.app import create_app
+from sirene.fanout.service import PriorityGate
 from sirene.fanout.settings import FanoutSettings
 from sirene.runtime import Infra
 from sirene.schemas import (
@@ -245,9 +248,11 @@ async def test_malformed_alert_goes_to_dead_letter_and_the_next_alert_still_expa
 async def test_an_urgent_alert_does_not_wait_for_a_bulk_expansion(
     sirene_infra: InfraUrls, tenant: str
 ) -> None:
-    """A large bulk post is being expanded when a small warning comes in behind it on the same
-    partition: the warning is expanded by its own lane's consumer group and finishes first
-    (with one group for both, it would wait for the whole bulk expansion)."""
+    """A bulk post is being expanded when a warning comes in behind it on the same partition
+    of `alert.published`. The bulk expansion is held at its first chunk until the warning's
+    summary is out: the warning is planned and expanded by its own lane's groups on its own
+    shard topic, so it completes while the bulk post is still in flight (with one consumer
+    for both lanes it would wait behind the held bulk expansion, and the test would time out)."""
     from sirene.runtime import BatchProducer
 
     producer = BatchProducer(sirene_infra.kafka, client_id="test")
@@ -266,7 +271,7 @@ async def test_an_urgent_alert_does_not_wait_for_a_bulk_expansion(
                     .model_dump_json()
                     .encode(),
                 )
-                for i in range(5_000)
+                for i in range(3_000)
             ),
         )
     finally:
@@ -274,43 +279,267 @@ async def test_an_urgent_alert_does_not_wait_for_a_bulk_expansion(
     settings = FanoutSettings(
         **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
         index_prefix=f"test:{uuid.uuid4().hex[:8]}",
-        chunk_size=100,  # many small chunks: the bulk expansion takes a while
+        chunk_size=100,
     )
     app = create_app(settings)
+    gate: PriorityGate = app.state.gate
+    bulk_started = asyncio.Event()
+    release_bulk = asyncio.Event()
+    original_wait_turn = gate.wait_turn
+
+    async def held_bulk(lane: Lane) -> None:
+        if lane is Lane.BULK:
+            bulk_started.set()
+            await release_bulk.wait()
+        await original_wait_turn(lane)
+
+    gate.wait_turn = held_bulk  # type: ignore[method-assign]
     async with (
         app.router.lifespan_context(app),
         TopicReader(sirene_infra.kafka, [ALERT_FANOUT]) as reader,
     ):
         await app.state.infra.wait_until_assigned()
-        for _ in range(300):
-            if await _lag(app) == 0:
-                break
-            await asyncio.sleep(0.1)
+        await _wait_for_index(app)
         bulk = _alert(tenant, ["news"]).model_copy(update={"lane": Lane.BULK})
-        urgent = _alert(tenant, ["warn"]).model_copy(
-            update={"audience": bulk.audience.model_copy(update={"topics": ["warn"]})}
-        )
-        same_partition = b"one-key"
+        urgent = _alert(tenant, ["warn"])
         await _produce(
             sirene_infra.kafka,
             ALERT_PUBLISHED,
             [
-                (same_partition.decode(), bulk.model_dump_json().encode()),
-                (same_partition.decode(), urgent.model_dump_json().encode()),
+                ("one-key", bulk.model_dump_json().encode()),
+                ("one-key", urgent.model_dump_json().encode()),
             ],
         )
-        ids = {bulk.alert_id, urgent.alert_id}
-        summaries = {
-            s["alert_id"]: s
-            for s in (
-                json.loads(r.value)
-                for r in await reader.collect(
-                    lambda r: json.loads(r.value)["alert_id"] in ids, count=2, timeout_s=120
+        await asyncio.wait_for(bulk_started.wait(), 60)
+        urgent_summary = json.loads(
+            (
+                await reader.collect(
+                    lambda r: json.loads(r.value)["alert_id"] == urgent.alert_id,
+                    count=1,
+                    timeout_s=60,
                 )
+            )[0].value
+        )
+        assert not [r for r in reader.seen if json.loads(r.value)["alert_id"] == bulk.alert_id]
+        release_bulk.set()
+        bulk_summary = json.loads(
+            (
+                await reader.collect(
+                    lambda r: json.loads(r.value)["alert_id"] == bulk.alert_id,
+                    count=1,
+                    timeout_s=120,
+                )
+            )[0].value
+        )
+    assert urgent_summary["expected"]["sms"] == 200
+    assert urgent_summary["lane"] == "urgent"
+    assert bulk_summary["expected"]["push"] == 3_000
+    assert urgent_summary["completed_at"] < bulk_summary["completed_at"]
+
+
+async def _wait_for_index(app: object, timeout_s: float = 120.0) -> None:
+    """Polls until the fanout's index has applied every profile record produced so far."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await _lag(app) != 0:
+        assert asyncio.get_running_loop().time() < deadline, "index did not catch up"
+        await asyncio.sleep(0.1)
+
+
+async def _fanout(
+    sirene_infra: InfraUrls, *, tag: str | None = None, prefix: str | None = None, **extra: object
+) -> FastAPI:
+    settings = FanoutSettings(
+        **sirene_infra.settings_kwargs(tag=tag),  # type: ignore[arg-type]
+        index_prefix=prefix or f"test:{uuid.uuid4().hex[:8]}",
+        **extra,  # type: ignore[arg-type]
+    )
+    return create_app(settings)
+
+
+def _tasks_of(reader: TopicReader, alert_id: str) -> list[dict[str, Any]]:
+    return [
+        value
+        for value in (json.loads(r.value) for r in reader.seen if r.topic != ALERT_FANOUT)
+        if value["alert_id"] == alert_id
+    ]
+
+
+async def test_the_same_alert_twice_gives_the_same_tasks_and_counts_once(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    """A duplicate `alert.published` (a relay retry, a rebalance) is expanded again — into
+    exactly the same task ids, spread over the same shards — and its expected counts are not
+    doubled: each shard is counted once."""
+    await _produce(
+        sirene_infra.kafka,
+        CITIZEN_PROFILE,
+        [
+            (
+                profile_key(tenant, f"c-{i}"),
+                _profile(tenant, i, topics={"warn": ["sms", "push"]}).model_dump_json().encode(),
             )
-        }
-    assert summaries[bulk.alert_id]["expected"]["push"] == 5_000
-    assert summaries[urgent.alert_id]["expected"]["sms"] == 200
-    assert summaries[urgent.alert_id]["lane"] == "urgent"
-    # both started together; the urgent one did not queue behind the bulk expansion
-    assert summaries[urgent.alert_id]["completed_at"] < summaries[bulk.alert_id]["completed_at"]
+            for i in range(120)
+        ],
+    )
+    app = await _fanout(sirene_infra, shard_size=100, index_buckets=8, chunk_size=100)
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(sirene_infra.kafka, [*DELIVERY_TOPICS, ALERT_FANOUT]) as reader,
+    ):
+        await app.state.infra.wait_until_assigned()
+        await _wait_for_index(app)
+        alert = _alert(tenant, ["warn"])
+        record = (alert.alert_id, alert.model_dump_json().encode())
+        await _produce(sirene_infra.kafka, ALERT_PUBLISHED, [record])
+        first = await reader.collect(
+            lambda r: r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == alert.alert_id,
+            count=1,
+        )
+        once = _tasks_of(reader, alert.alert_id)
+        await _produce(sirene_infra.kafka, ALERT_PUBLISHED, [record])
+        summaries = await reader.collect(
+            lambda r: r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == alert.alert_id,
+            count=2,
+        )
+        await reader.collect(
+            lambda r: r.topic != ALERT_FANOUT and json.loads(r.value)["alert_id"] == alert.alert_id,
+            count=2 * len(once),
+        )
+        twice = _tasks_of(reader, alert.alert_id)
+    assert len(once) == 240
+    ids_once = Counter(t["task_id"] for t in once)
+    assert max(ids_once.values()) == 1
+    # the second expansion produced every task id again, and nothing else
+    assert Counter(t["task_id"] for t in twice) == Counter(dict.fromkeys(ids_once, 2))
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for task in twice:
+        by_id.setdefault(task["task_id"], []).append(task)
+    for copies in by_id.values():
+        a, b = ({k: v for k, v in t.items() if k not in ("event_id", "created_at")} for t in copies)
+        assert a == b
+    first_summary = json.loads(first[0].value)
+    assert first_summary["expected"] == {"sms": 120, "push": 120, "voice": 0, "email": 0}
+    for summary in (json.loads(r.value) for r in summaries):
+        assert summary["expected"] == first_summary["expected"], "counted once per shard"
+        assert summary["recipients"] == 120
+        assert summary["started_at"] == first_summary["started_at"]
+
+
+async def test_an_erasure_tombstone_removes_the_citizen_from_the_next_alert(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    await _produce(
+        sirene_infra.kafka,
+        CITIZEN_PROFILE,
+        [
+            (
+                profile_key(tenant, f"c-{i}"),
+                _profile(tenant, i, topics={"warn": ["sms"]}).model_dump_json().encode(),
+            )
+            for i in range(10)
+        ],
+    )
+    app = await _fanout(sirene_infra, index_buckets=8)
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(sirene_infra.kafka, [*DELIVERY_TOPICS, ALERT_FANOUT]) as reader,
+    ):
+        await app.state.infra.wait_until_assigned()
+        await _wait_for_index(app)
+        before, after = _alert(tenant, ["warn"]), _alert(tenant, ["warn"])
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [(before.alert_id, before.model_dump_json().encode())],
+        )
+        await reader.collect(
+            lambda r: (
+                r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == before.alert_id
+            ),
+            count=1,
+        )
+        await _produce(sirene_infra.kafka, CITIZEN_PROFILE, [(profile_key(tenant, "c-4"), None)])
+        await _wait_for_index(app)
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [(after.alert_id, after.model_dump_json().encode())],
+        )
+        summary = await reader.collect(
+            lambda r: r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == after.alert_id,
+            count=1,
+        )
+    reached_before = {t["citizen_id"] for t in _tasks_of(reader, before.alert_id)}
+    reached_after = {t["citizen_id"] for t in _tasks_of(reader, after.alert_id)}
+    assert "c-4" in reached_before
+    assert reached_after == reached_before - {"c-4"}
+    assert json.loads(summary[0].value)["recipients"] == 9
+
+
+async def test_two_instances_expand_one_alert_together_and_one_follows_the_profiles(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    """Horizontal scale: two fanout instances (same consumer groups, same index) split the
+    shards of one alert between them; exactly one of them writes the index."""
+    await _produce(
+        sirene_infra.kafka,
+        CITIZEN_PROFILE,
+        [
+            (
+                profile_key(tenant, f"c-{i}"),
+                _profile(tenant, i, topics={"news": ["push"]}).model_dump_json().encode(),
+            )
+            for i in range(1_000)
+        ],
+    )
+    tag, prefix = uuid.uuid4().hex[:10], f"test:{uuid.uuid4().hex[:8]}"
+    apps = [
+        await _fanout(sirene_infra, tag=tag, prefix=prefix, shard_size=100, chunk_size=100)
+        for _ in range(2)
+    ]
+    expanded: list[Counter[str]] = [Counter(), Counter()]
+    for app, counts in zip(apps, expanded, strict=True):
+        gate: PriorityGate = app.state.gate
+        enter = gate.enter
+
+        def counting(lane: Lane, enter: Any = enter, counts: Counter[str] = counts) -> None:
+            counts[lane.value] += 1
+            enter(lane)
+
+        gate.enter = counting  # type: ignore[method-assign]
+    async with (
+        apps[0].router.lifespan_context(apps[0]),
+        apps[1].router.lifespan_context(apps[1]),
+        TopicReader(sirene_infra.kafka, [*DELIVERY_TOPICS, ALERT_FANOUT]) as reader,
+    ):
+        for app in apps:
+            await app.state.infra.wait_until_assigned()
+        await _wait_for_index(apps[0])
+        assert [app.state.follower.leading for app in apps].count(True) == 1
+        alert = _alert(tenant, ["news"]).model_copy(update={"lane": Lane.BULK})
+        await _produce(
+            sirene_infra.kafka,
+            ALERT_PUBLISHED,
+            [(alert.alert_id, alert.model_dump_json().encode())],
+        )
+        summary = json.loads(
+            (
+                await reader.collect(
+                    lambda r: (
+                        r.topic == ALERT_FANOUT
+                        and json.loads(r.value)["alert_id"] == alert.alert_id
+                    ),
+                    count=1,
+                    timeout_s=120,
+                )
+            )[0].value
+        )
+        tasks = _tasks_of(reader, alert.alert_id)
+    assert summary["expected"]["push"] == 1_000
+    assert len({t["task_id"] for t in tasks}) == 1_000
+    # 16 shards (1,000 citizens, 100 a shard, rounded up to a power of two) over the shard
+    # topic's 12 partitions, shared by two instances: both did a part
+    assert summary["recipients"] == 1_000
+    assert expanded[0]["bulk"] + expanded[1]["bulk"] >= 16
+    assert expanded[0]["bulk"] > 0
+    assert expanded[1]["bulk"] > 0

@@ -26,6 +26,7 @@ from .delivery import (
     FanoutSummary,
     ReceiptStatus,
 )
+from .fanout import FanoutShard
 from .notification import NotificationRequested, notification_id_for
 from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
 from .topics import (
@@ -39,6 +40,7 @@ from .topics import (
     TOPICS,
     TopicSpec,
     delivery_topic,
+    fanout_shard_topic,
     retry_topic,
 )
 
@@ -66,6 +68,7 @@ __all__ = [
     "DeliveryTask",
     "ErrorClass",
     "Event",
+    "FanoutShard",
     "FanoutSummary",
     "Lane",
     "Language",
@@ -80,6 +83,7 @@ __all__ = [
     "Urgency",
     "contact_key_for",
     "delivery_topic",
+    "fanout_shard_topic",
     "new_id",
     "notification_id_for",
     "profile_key",

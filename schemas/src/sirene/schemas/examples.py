@@ -50,6 +50,44 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "updated_at": _TS,
         }
     ],
+    "fanout.shard.urgent": [
+        {
+            "tenant_id": _TENANT,
+            "alert": {
+                "tenant_id": _TENANT,
+                "alert_id": _ALERT,
+                "exercise": False,
+                "severity": "Severe",
+                "lane": "urgent",
+                "texts": {"de": _TEXTS_DE},
+                "audience": {"topics": ["gefahrenhinweise"]},
+                "effective": _TS,
+                "expires": "2026-11-22T20:00:00Z",
+                "published_at": _TS,
+            },
+            "shard": 3,
+            "shards": 48,
+        }
+    ],
+    "fanout.shard.bulk": [
+        {
+            "tenant_id": _TENANT,
+            "alert": {
+                "tenant_id": _TENANT,
+                "alert_id": _ALERT,
+                "exercise": False,
+                "severity": "Minor",
+                "lane": "bulk",
+                "texts": {"de": _TEXTS_DE},
+                "audience": {"everyone": True},
+                "effective": _TS,
+                "expires": "2026-11-23T08:00:00Z",
+                "published_at": _TS,
+            },
+            "shard": 0,
+            "shards": 48,
+        }
+    ],
     "alert.fanout": [
         {
             "tenant_id": _TENANT,

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .alert import AlertPublished
 from .common import Channel, Lane
 from .delivery import DeadLetter, DeliveryReceipt, DeliveryTask, FanoutSummary
+from .fanout import FanoutShard
 from .notification import NotificationRequested
 from .profile import CitizenProfile
 
@@ -41,6 +42,11 @@ WORKERS: dict[Channel, str] = {
     Channel.PUSH: "channel-push",
     Channel.EMAIL: "channel-email",
 }
+
+
+def fanout_shard_topic(lane: Lane) -> str:
+    """Topic of the audience shards of a lane's alerts, e.g. `fanout.shard.urgent`."""
+    return f"fanout.shard.{lane.value}"
 
 
 def delivery_topic(channel: Channel, lane: Lane) -> str:
@@ -124,6 +130,19 @@ _ALL = [
         "delivery task on the channel's bulk lane.",
         partitions=3,
     ),
+    *[
+        TopicSpec(
+            fanout_shard_topic(lane),
+            FanoutShard,
+            key="<alert_id>:<shard>",
+            producers=("fanout",),
+            consumers=("fanout",),
+            description=f"Audience shards of {lane.value} alerts; any fanout instance expands "
+            "a shard, so instances expand one alert in parallel.",
+            partitions=12,
+        )
+        for lane in Lane
+    ],
     *[
         TopicSpec(
             delivery_topic(channel, lane),

@@ -85,6 +85,7 @@ class BatchProducer:
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
         self._started: AIOKafkaProducer | None = None
+        self._send_lock: asyncio.Lock | None = None
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -154,6 +155,35 @@ class BatchProducer:
         if pending:
             await asyncio.gather(*pending)
         return count
+
+    async def send_partitioned(
+        self, records: Iterable[tuple[str, int, bytes | None, bytes]]
+    ) -> list[asyncio.Future[Any]]:
+        """Hands (topic, partition, key, value) records to the producer in per-partition
+        batches and returns the batches' delivery futures without waiting for them, so a hot
+        path that has computed its partitions itself can keep a bounded number of batches in
+        flight while it prepares the next. Await every future (it raises if the broker refused
+        the batch). Callers take turns handing over their batches: aiokafka queues one batch
+        per partition, and many tasks waiting for the same slot at once time out."""
+        builders: dict[tuple[str, int], Any] = {}
+        full: list[tuple[Any, str, int]] = []
+        for topic, partition, key, value in records:
+            batch = builders.get((topic, partition))
+            if batch is None:
+                batch = builders[topic, partition] = self._producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                full.append((batch, topic, partition))
+                batch = builders[topic, partition] = self._producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
+        full.extend((b, t, p) for (t, p), b in builders.items() if b.record_count())
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        async with self._send_lock:
+            return [
+                await self._producer.send_batch(batch, topic, partition=partition)
+                for batch, topic, partition in full
+            ]
 
     async def send_grouped(self, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
         """Sends (topic, key, value) records, batching per topic and partition."""

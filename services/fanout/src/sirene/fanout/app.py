@@ -17,6 +17,7 @@ from sirene.schemas import (
     Channel,
     Lane,
     delivery_topic,
+    fanout_shard_topic,
 )
 
 from .api import index_router
@@ -24,6 +25,7 @@ from .handlers import ProfileFollower, register_alert_handlers
 from .notifications import TOPICS as NOTIFICATION_TOPICS
 from .notifications import register_notification_handlers
 from .repository import AudienceIndex
+from .service import PriorityGate
 from .settings import FanoutSettings
 
 TOPICS = [
@@ -31,17 +33,25 @@ TOPICS = [
     CITIZEN_PROFILE,
     ALERT_FANOUT,
     DEAD_LETTER,
+    *(fanout_shard_topic(lane) for lane in Lane),
     *(delivery_topic(c, lane) for c in Channel for lane in Lane),
 ]
 
 
 def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> FastAPI:
-    """Builds the fanout: audience index, profile follower, alert consumer, ops endpoints."""
+    """Builds the fanout: audience index, profile follower, alert planners and shard
+    expanders per lane, ops endpoints."""
     settings = settings or FanoutSettings(**overrides)
     infra = Infra(settings, topics=[*TOPICS, *NOTIFICATION_TOPICS], mongo=False)
-    index = AudienceIndex(infra.redis, settings.index_prefix)
+    index = AudienceIndex(
+        infra.redis,
+        settings.index_prefix,
+        buckets=settings.index_buckets,
+        lease_ms=int(settings.follower_lease_s * 1000),
+    )
     follower = ProfileFollower(infra, settings, index)
-    register_alert_handlers(infra, settings, index)
+    gate = PriorityGate()
+    register_alert_handlers(infra, settings, index, gate)
     register_notification_handlers(infra, settings)
 
     @asynccontextmanager
@@ -59,4 +69,6 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     app.include_router(index_router(follower))
     app.state.infra = infra
     app.state.index = index
+    app.state.gate = gate
+    app.state.follower = follower
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ALERTS_EXPANDED = Counter(
     "sirene_fanout_alerts_total",
@@ -24,4 +24,13 @@ PROFILES_APPLIED = Counter(
     "sirene_fanout_profiles_total",
     "Citizen profile records applied to the audience index.",
     ["outcome"],
+)
+SHARDS_EXPANDED = Counter(
+    "sirene_fanout_shards_total",
+    "Audience shards expanded, by lane.",
+    ["lane"],
+)
+FOLLOWER_LEADER = Gauge(
+    "sirene_fanout_profile_follower_leader",
+    "1 while this instance holds the lease to follow the profile topic into the index.",
 )

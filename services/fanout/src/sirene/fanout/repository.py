@@ -1,26 +1,44 @@
-"""The audience index in Redis, built from the compacted `citizen.profile` topic.
+"""The audience index in Redis, built from the compacted `citizen.profile` topic, and the
+per-alert bookkeeping of sharded expansion.
 
-Layout (prefix `sirene:aud`):
+Layout (prefix `sirene:aud`; `<b>` is the citizen's bucket, crc32(citizen id) mod `buckets`):
+- `<p>:layout` — `v2:<buckets>`; a different (or missing) value means the index is rebuilt;
 - `<p>:prof:<tenant>:<citizen>` — the citizen's routing profile (compact JSON);
-- `<p>:topic:<tenant>:<topic>` — set of active citizen ids subscribed to the topic;
-- `<p>:all:<tenant>` — set of all active citizen ids;
-- `<p>:offsets` — hash partition → next offset of `citizen.profile` already applied.
+- `<p>:topic:<tenant>:<topic>:<b>` — active citizen ids subscribed to the topic, per bucket;
+- `<p>:all:<tenant>:<b>` — all active citizen ids, per bucket;
+- `<p>:offsets` — hash partition → next offset of `citizen.profile` already applied;
+- `<p>:follower` — lease of the one instance that follows the profile topic;
+- `<p>:run:<alert>` / `<p>:done:<alert>` — an alert's shard count, start time and expected
+  counts per channel, and the shards already counted (kept `run_ttl_s`).
 
-Index updates and the offsets they came from are written in one MULTI/EXEC, so the index is
-exactly as current as the offsets say; when Redis loses its data, the offsets go with it and
-the index is rebuilt from the start of the compacted topic."""
+Index updates and the offsets they came from are written in one MULTI/EXEC, fenced by the
+follower lease, so the index is exactly as current as the offsets say and a follower that lost
+its lease cannot write; when Redis loses its data, the offsets go with it and the index is
+rebuilt from the start of the compacted topic.
+
+Buckets are what shards are made of: shard `s` of `n` (n divides `buckets`) is every bucket
+`b` with `b mod n == s`, so any instance can expand any shard without coordination."""
 
 from __future__ import annotations
 
-import uuid
+import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from sirene.schemas import CitizenProfile, Language
+
+LAYOUT_VERSION = "v2"
+
+
+class LeaseLostError(RuntimeError):
+    """This instance no longer holds the follower lease; another instance follows now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +50,18 @@ class Recipient:
     district: str | None
     contacts: dict[str, object]
     subscriptions: dict[str, list[str]]
+    key_hash: int = 0
+    """Kafka's murmur2 hash of the citizen id (as the default partitioner computes it), kept in
+    the index so emission does not hash every key again."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def key_hash(citizen_id: str) -> int:
+    """The positive murmur2 hash Kafka's default partitioner uses for a key."""
+    return int(murmur2(citizen_id.encode())) & 0x7FFFFFFF
 
 
 def _compact(profile: CitizenProfile) -> bytes:
@@ -41,70 +71,206 @@ def _compact(profile: CitizenProfile) -> bytes:
             "v": profile.version,
             "l": profile.language.value,
             "d": profile.district,
+            "h": key_hash(profile.citizen_id),
             "c": {
                 "sms": c.sms,
                 "voice": c.voice,
                 "email": c.email,
                 "push": [[d.platform.value, d.token] for d in c.push],
             },
-            "s": {t: [ch.value for ch in chs] for t, chs in profile.subscriptions.items()},
+            "s": {t: [ch.value for ch in chs] for t, chs in profile.subscriptions.items() if chs},
         }
     )
+
+
+_LANGUAGE = {language.value: language for language in Language}
 
 
 def _recipient(citizen_id: str, raw: bytes) -> Recipient:
     data = orjson.loads(raw)
     return Recipient(
         citizen_id=citizen_id,
-        language=Language(data["l"]),
+        language=_LANGUAGE[data["l"]],
         district=data["d"],
         contacts=data["c"],
         subscriptions=data["s"],
+        key_hash=data["h"],
     )
+
+
+# Counts one shard of an alert exactly once (a re-expanded shard adds nothing) and returns how
+# many shards are counted and the totals so far.
+# KEYS: run hash, done set. ARGV: shard, ttl seconds, then field/increment pairs.
+_COMPLETE_SHARD = """
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {redis.call('SCARD', KEYS[2]), redis.call('HGETALL', KEYS[1])}
+"""
+
+# Takes or renews the follower lease. KEYS: lease. ARGV: instance id, ttl ms. Returns 1 if held.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """An alert's expansion as recorded in Redis."""
+
+    shards: int
+    started_at: datetime
 
 
 class AudienceIndex:
     """Reads and maintains the audience index. Safe to share between tasks."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, *, buckets: int = 64, lease_ms: int = 15_000
+    ) -> None:
+        if buckets < 1 or buckets & (buckets - 1):
+            raise ValueError("buckets must be a power of two")
         self.redis = redis
         self.prefix = prefix
+        self.buckets = buckets
+        self.lease_ms = lease_ms
+        self._complete_shard = redis.register_script(_COMPLETE_SHARD)
+        self._lease = redis.register_script(_LEASE)
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def bucket(self, citizen: str) -> int:
+        """The bucket a citizen's id falls into."""
+        return zlib.crc32(citizen.encode()) & (self.buckets - 1)
 
     def _prof(self, tenant: str, citizen: str) -> str:
         return f"{self.prefix}:prof:{tenant}:{citizen}"
 
-    def _topic(self, tenant: str, topic: str) -> str:
-        return f"{self.prefix}:topic:{tenant}:{topic}"
+    def _topic(self, tenant: str, topic: str, bucket: int) -> str:
+        return f"{self.prefix}:topic:{tenant}:{topic}:{bucket}"
 
-    def _all(self, tenant: str) -> str:
-        return f"{self.prefix}:all:{tenant}"
+    def _all(self, tenant: str, bucket: int) -> str:
+        return f"{self.prefix}:all:{tenant}:{bucket}"
 
     @property
     def _offsets(self) -> str:
         return f"{self.prefix}:offsets"
+
+    @property
+    def _layout(self) -> str:
+        return f"{self.prefix}:layout"
+
+    @property
+    def lease_key(self) -> str:
+        """The follower lease."""
+        return f"{self.prefix}:follower"
+
+    def _run(self, alert_id: str) -> str:
+        return f"{self.prefix}:run:{alert_id}"
+
+    def _done(self, alert_id: str) -> str:
+        return f"{self.prefix}:done:{alert_id}"
+
+    # --- layout and follower lease --------------------------------------------------------------
+
+    async def ensure_layout(self) -> bool:
+        """Makes sure the stored index has this layout (version and bucket count); if not, it
+        is deleted so the follower rebuilds it from the start of the profile topic. Returns
+        True when it was reset. Only the lease holder calls this."""
+        wanted = f"{LAYOUT_VERSION}:{self.buckets}".encode()
+        if await self.redis.get(self._layout) == wanted:
+            return False
+        async for keys in self._scan_batches(f"{self.prefix}:*"):
+            await self.redis.unlink(*keys)
+        await self.redis.set(self._layout, wanted)
+        return True
+
+    async def _scan_batches(self, pattern: str) -> AsyncIterator[list[bytes]]:
+        batch: list[bytes] = []
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
+            if key == self.lease_key.encode():
+                continue
+            batch.append(key)
+            if len(batch) >= 1000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def hold_lease(self, instance: str, ttl_ms: int) -> bool:
+        """Takes or renews the follower lease for `instance`; False if another holds it."""
+        return bool(await self._lease(keys=[self.lease_key], args=[instance, ttl_ms]))
+
+    async def release_lease(self, instance: str) -> None:
+        """Gives the lease up (at shutdown), if this instance holds it."""
+        if await self.redis.get(self.lease_key) == instance.encode():
+            await self.redis.delete(self.lease_key)
 
     async def offsets(self) -> dict[int, int]:
         """Next offset to read per partition of `citizen.profile`."""
         raw = await self.redis.hgetall(self._offsets)
         return {int(k): int(v) for k, v in raw.items()}
 
+    # --- index maintenance ----------------------------------------------------------------------
+
     async def apply(
         self,
         changes: Sequence[tuple[str, str, CitizenProfile | None]],
         offsets: dict[int, int],
+        *,
+        lease: str | None = None,
     ) -> dict[str, int]:
         """Applies profile records (tenant, citizen, profile or None for erasure) and records
         the offsets they came from, atomically. Older versions than the stored one are
-        ignored. Returns counts per outcome."""
+        ignored. With `lease`, the write happens only while that instance holds the follower
+        lease (`LeaseLostError` otherwise). Returns counts per outcome."""
         keys = [self._prof(t, c) for t, c, _ in changes]
-        current = await self.redis.mget(keys) if keys else []
+        for _ in range(5):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    if lease is not None:
+                        await pipe.watch(self.lease_key)
+                        holder = await pipe.get(self.lease_key)
+                        if holder is None and await self.hold_lease(lease, self.lease_ms):
+                            continue  # it had lapsed and nobody took it: held again, look again
+                        if holder != lease.encode():
+                            raise LeaseLostError("the follower lease is held by another instance")
+                    # after WATCH the pipeline runs commands at once; without, ask directly
+                    reader = pipe if lease is not None else self.redis
+                    current = await reader.mget(keys) if keys else []
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    outcome = self._queue_changes(pipe, changes, keys, current)
+                    if offsets:
+                        pipe.hset(
+                            self._offsets, mapping={str(p): str(o) for p, o in offsets.items()}
+                        )
+                    await pipe.execute()
+                    return outcome
+                except WatchError:
+                    continue  # the lease was renewed or taken meanwhile: look again
+        raise LeaseLostError("the follower lease kept changing during the index write")
+
+    def _queue_changes(
+        self,
+        pipe: Any,
+        changes: Sequence[tuple[str, str, CitizenProfile | None]],
+        keys: Sequence[str],
+        current: Sequence[bytes | str | None],
+    ) -> dict[str, int]:
         stored: dict[str, dict[str, Any]] = {}
         for key, raw in zip(keys, current, strict=True):
             if raw is not None:
                 stored[key] = orjson.loads(raw)
         outcome = {"applied": 0, "stale": 0, "erased": 0}
-        pipe = self.redis.pipeline(transaction=True)
         for (tenant, citizen, profile), key in zip(changes, keys, strict=True):
+            bucket = self.bucket(citizen)
             old = stored.get(key)
             if profile is not None and old is not None and int(old["v"]) > profile.version:
                 outcome["stale"] += 1
@@ -112,26 +278,50 @@ class AudienceIndex:
             old_topics: set[str] = set(old["s"]) if old is not None else set()
             if profile is None or not profile.active:
                 for topic in old_topics:
-                    pipe.srem(self._topic(tenant, topic), citizen)
-                pipe.srem(self._all(tenant), citizen)
+                    pipe.srem(self._topic(tenant, topic, bucket), citizen)
+                pipe.srem(self._all(tenant, bucket), citizen)
                 pipe.delete(key)
                 stored.pop(key, None)
                 outcome["erased"] += 1
                 continue
             new_topics = {t for t, chs in profile.subscriptions.items() if chs}
             for topic in old_topics - new_topics:
-                pipe.srem(self._topic(tenant, topic), citizen)
+                pipe.srem(self._topic(tenant, topic, bucket), citizen)
             for topic in new_topics:
-                pipe.sadd(self._topic(tenant, topic), citizen)
-            pipe.sadd(self._all(tenant), citizen)
+                pipe.sadd(self._topic(tenant, topic, bucket), citizen)
+            pipe.sadd(self._all(tenant, bucket), citizen)
             compact = _compact(profile)
             pipe.set(key, compact)
             stored[key] = orjson.loads(compact)
             outcome["applied"] += 1
-        if offsets:
-            pipe.hset(self._offsets, mapping={str(p): str(o) for p, o in offsets.items()})
-        await pipe.execute()
         return outcome
+
+    # --- audience ------------------------------------------------------------------------------
+
+    def _sources(
+        self, tenant: str, *, everyone: bool, topics: Iterable[str], bucket: int
+    ) -> list[str]:
+        if everyone:
+            return [self._all(tenant, bucket)]
+        return [self._topic(tenant, t, bucket) for t in sorted(set(topics))]
+
+    async def audience_size(self, tenant: str, *, everyone: bool, topics: Iterable[str]) -> int:
+        """An upper bound of the audience (citizens in several topics count once per topic),
+        from set sizes only — used to choose how many shards an alert gets."""
+        topics = list(topics)
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.buckets):
+            for source in self._sources(tenant, everyone=everyone, topics=topics, bucket=bucket):
+                pipe.scard(source)
+        return sum(int(n) for n in await pipe.execute())
+
+    def shards_for(self, size: int, *, per_shard: int) -> int:
+        """How many shards an audience of `size` gets: the smallest power of two that keeps
+        each shard at about `per_shard` citizens, at most one shard per bucket."""
+        shards = 1
+        while shards < self.buckets and size > shards * per_shard:
+            shards *= 2
+        return shards
 
     async def audience(
         self,
@@ -140,34 +330,77 @@ class AudienceIndex:
         everyone: bool,
         topics: Iterable[str],
         chunk_size: int,
+        shard: int = 0,
+        shards: int = 1,
     ) -> AsyncIterator[list[Recipient]]:
-        """Streams the audience in chunks of about `chunk_size` (never all at once). Citizens
-        in several targeted topics come once."""
-        topic_keys = [self._topic(tenant, t) for t in sorted(set(topics))]
-        temp: str | None = None
-        if everyone:
-            source = self._all(tenant)
-        elif len(topic_keys) == 1:
-            source = topic_keys[0]
-        else:
-            # the union is computed inside Redis; the fanout still only sees one chunk at a time
-            temp = source = f"{self.prefix}:tmp:{uuid.uuid4().hex}"
-            await self.redis.sunionstore(temp, topic_keys)
-            await self.redis.expire(temp, 3600)
-        try:
-            cursor = 0
-            while True:
-                cursor, members = await self.redis.sscan(source, cursor, count=chunk_size)
-                if members:
-                    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-                    raws = await self.redis.mget([self._prof(tenant, c) for c in ids])
-                    yield [
-                        _recipient(c, raw)
-                        for c, raw in zip(ids, raws, strict=True)
-                        if isinstance(raw, bytes)
+        """Streams one shard of the audience in chunks of about `chunk_size` (never all at
+        once). A citizen comes once per shard even if in several targeted topics (or returned
+        twice by `SSCAN` while a set is resized): the shard remembers the ids it has yielded,
+        which bounds its memory by the shard's size, not the alert's."""
+        if shards < 1 or self.buckets % shards or not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} of {shards} does not divide {self.buckets} buckets")
+        topics = list(topics)
+        for bucket in range(shard, self.buckets, shards):
+            seen: set[str] = set()
+            for source in self._sources(tenant, everyone=everyone, topics=topics, bucket=bucket):
+                cursor = 0
+                while True:
+                    cursor, members = await self.redis.sscan(source, cursor, count=chunk_size)
+                    ids = [
+                        c
+                        for c in (_text(m) for m in members)
+                        if c not in seen and not seen.add(c)  # type: ignore[func-returns-value]
                     ]
-                if cursor == 0:
-                    break
-        finally:
-            if temp is not None:
-                await self.redis.delete(temp)
+                    if ids:
+                        raws = await self.redis.mget([self._prof(tenant, c) for c in ids])
+                        yield [
+                            _recipient(c, raw)
+                            for c, raw in zip(ids, raws, strict=True)
+                            if isinstance(raw, bytes)
+                        ]
+                    if cursor == 0:
+                        break
+
+    # --- per-alert bookkeeping --------------------------------------------------------------
+
+    async def begin_run(
+        self, alert_id: str, *, shards: int, started_at: datetime, ttl_s: int
+    ) -> Run:
+        """Records how an alert is split, once: a repeated call (a re-delivered alert) gets the
+        first call's shard count and start time back, so its shards stay the same."""
+        key = self._run(alert_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, "shards", shards)
+        pipe.hsetnx(key, "started_at", started_at.isoformat())
+        pipe.expire(key, ttl_s)
+        pipe.hmget(key, ["shards", "started_at"])
+        *_, (stored_shards, stored_start) = await pipe.execute()
+        return Run(int(stored_shards), datetime.fromisoformat(_text(stored_start)))
+
+    async def complete_shard(
+        self, alert_id: str, shard: int, counts: dict[str, int], *, ttl_s: int
+    ) -> tuple[int, dict[str, int]]:
+        """Adds a shard's counts to the alert's totals exactly once. Returns how many shards are
+        counted and the totals (`shards`, `started_at` and the counted fields)."""
+        args: list[str | int] = [shard, ttl_s]
+        for name, value in counts.items():
+            args.extend((name, value))
+        done, flat = await self._complete_shard(
+            keys=[self._run(alert_id), self._done(alert_id)], args=args
+        )
+        totals: dict[str, int] = {}
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        for name, value in raw.items():
+            key = name.decode()
+            if key != "started_at":
+                totals[key] = int(value)
+        return int(done), totals
+
+    async def run_of(self, alert_id: str) -> tuple[Run | None, dict[str, int]]:
+        """An alert's recorded run and its totals so far (None if unknown or expired)."""
+        raw = await self.redis.hgetall(self._run(alert_id))
+        if not raw:
+            return None, {}
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        run = Run(int(fields.pop("shards")), datetime.fromisoformat(fields.pop("started_at")))
+        return run, {k: int(v) for k, v in fields.items()}
