@@ -26,13 +26,23 @@ from .delivery import (
     FanoutSummary,
     ReceiptStatus,
 )
-from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
+from .inbound import InboundSms
+from .profile import (
+    CitizenProfile,
+    Contacts,
+    GeoPoint,
+    PushDevice,
+    PushPlatform,
+    QuietHours,
+    profile_key,
+)
 from .topics import (
     ALERT_FANOUT,
     ALERT_PUBLISHED,
     CITIZEN_PROFILE,
     DEAD_LETTER,
     DELIVERY_RECEIPT,
+    SMS_INBOUND,
     TOPICS,
     TopicSpec,
     delivery_topic,
@@ -45,6 +55,7 @@ __all__ = [
     "DEAD_LETTER",
     "DELIVERY_RECEIPT",
     "RECEIPT_RANK",
+    "SMS_INBOUND",
     "TENANT_UNKNOWN",
     "TOPICS",
     "AlertPublished",
@@ -61,6 +72,8 @@ __all__ = [
     "ErrorClass",
     "Event",
     "FanoutSummary",
+    "GeoPoint",
+    "InboundSms",
     "Lane",
     "Language",
     "MsgType",

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .alert import AlertPublished
 from .common import Channel, Lane
 from .delivery import DeadLetter, DeliveryReceipt, DeliveryTask, FanoutSummary
+from .inbound import InboundSms
 from .profile import CitizenProfile
 
 
@@ -32,6 +33,7 @@ ALERT_FANOUT = "alert.fanout"
 CITIZEN_PROFILE = "citizen.profile"
 DELIVERY_RECEIPT = "delivery.receipt"
 DEAD_LETTER = "dead-letter"
+SMS_INBOUND = "sms.inbound"
 
 WORKERS: dict[Channel, str] = {
     Channel.SMS: "channel-sms",
@@ -82,6 +84,16 @@ _ALL = [
         producers=("channel-sms", "channel-voice", "channel-push", "channel-email"),
         consumers=("publisher", "subscriptions"),
         description="Delivery state changes, including provider status callbacks.",
+    ),
+    TopicSpec(
+        SMS_INBOUND,
+        InboundSms,
+        key="from_number",
+        producers=("channel-sms",),
+        consumers=("subscriptions",),
+        description="SMS citizens sent to the platform number (STOP, consent replies).",
+        partitions=3,
+        config={"retention.ms": str(7 * 24 * 3600 * 1000)},
     ),
     TopicSpec(
         DEAD_LETTER,
