@@ -14,9 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sirene.provider_sim.api import fcm_router, sim_router, twilio_error_response, twilio_router
-from sirene.provider_sim.inbound import inbound_router
 from sirene.provider_sim.apns import ApnsServer
 from sirene.provider_sim.certs import CertPaths, ensure_certificates
+from sirene.provider_sim.inbound import inbound_router
 from sirene.provider_sim.service import SimulatorService, TwilioApiError
 from sirene.provider_sim.settings import SimSettings
 
