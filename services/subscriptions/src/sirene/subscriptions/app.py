@@ -50,7 +50,7 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
         repo=repo,
         wake=relay.wake,
         codes=Codes(infra.redis, secret=settings.link_secret, attempts=settings.code_attempts),
-        limiter=RateLimiter(infra.redis),
+        limiter=RateLimiter(infra.redis, namespace=settings.mongodb_db),
         telephony=telephony,
     )
     register_handlers(infra, repo=repo, relay=relay, selfservice=selfservice)

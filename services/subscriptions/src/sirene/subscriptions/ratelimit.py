@@ -45,10 +45,13 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:24]
 
 
-def counter_key(scope: Scope, now: float) -> str:
+def counter_key(namespace: str, scope: Scope, now: float) -> str:
     """Redis key of the scope's current window."""
     window = int(now // scope.limit.window_s)
-    return f"{KEY_PREFIX}{scope.name}:{scope.limit.window_s}:{window}:{_digest(scope.value)}"
+    return (
+        f"{KEY_PREFIX}{namespace}:{scope.name}:{scope.limit.window_s}:{window}:"
+        f"{_digest(scope.value)}"
+    )
 
 
 def number_prefix(e164: str, cut: int) -> str:
@@ -72,12 +75,14 @@ class RateLimiter:
     one round trip and raises `RateLimitedError` for the first one over its limit; nothing is
     sent or stored by the caller before `hit` returned."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, namespace: str) -> None:
         self.redis = redis
+        # Deployments (and test runs) that share a Redis keep their own counters.
+        self.namespace = namespace
 
     async def hit(self, scopes: list[Scope]) -> None:
         now = time.time()
-        keys = [counter_key(scope, now) for scope in scopes]
+        keys = [counter_key(self.namespace, scope, now) for scope in scopes]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key, scope in zip(keys, scopes, strict=True):
                 pipe.incr(key)
@@ -95,7 +100,8 @@ class RateLimiter:
         """Deletes the number/prefix counters of erased phone numbers (GDPR erasure)."""
         digests = {_digest(v) for v in values}
         deleted = 0
-        async for key in self.redis.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+        match = f"{KEY_PREFIX}{self.namespace}:*"
+        async for key in self.redis.scan_iter(match=match, count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
             if name.rsplit(":", 1)[-1] in digests:
                 deleted += await self.redis.delete(key)
