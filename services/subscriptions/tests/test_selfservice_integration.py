@@ -210,8 +210,9 @@ async def test_a_relative_is_active_only_after_pressing_1(
         version = staff_view.json()["version"]
         key = profile_key(subs.tenant, citizen).encode()
         await reader.collect(
-            lambda r: r.key == key
-            and CitizenProfile.model_validate_json(r.value).version == version,
+            lambda r: (
+                r.key == key and CitizenProfile.model_validate_json(r.value).version == version
+            ),
             count=1,
         )
         profiles = _profiles(reader, subs.tenant, citizen)
