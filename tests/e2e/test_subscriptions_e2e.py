@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from sirene.devstack import demo
+from sirene.devstack.browser import chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -135,10 +136,25 @@ def test_stop_by_sms_and_erasure_take_citizens_out_of_the_next_alert(
 
 
 def test_a_citizen_registers_through_the_portal_without_javascript(
-    platform: dict[str, str], browser: Browser
+    platform: dict[str, str],
 ) -> None:
     subs, sim = platform["subscriptions"], platform["provider-sim"]
     number = _new_mobile()
+    # Its own Chromium, not the session-wide `browser` fixture: Playwright's sync API keeps an
+    # event loop running in this thread while it lives, and the asyncio tests that run after
+    # the end-to-end tests could not start theirs.
+    with chromium() as browser:
+        _register_in_the_browser(browser, subs, sim, number)
+
+    found = _find_citizen(subs, number)
+    assert found is not None, "the portal registration is stored"
+    assert found["active"] is True
+    assert found["origin"] == "self"
+    assert found["name"] == "Erika Browser"
+    assert found["subscriptions"] == {TOPIC: ["sms"]}
+
+
+def _register_in_the_browser(browser: Browser, subs: str, sim: str, number: str) -> None:
     context = browser.new_context(locale="de-DE", java_script_enabled=False)
     context.set_default_timeout(20_000)
     try:
@@ -175,25 +191,18 @@ def test_a_citizen_registers_through_the_portal_without_javascript(
     finally:
         context.close()
 
-    found: dict[str, Any] | None = None
+
+def _find_citizen(subs: str, number: str) -> dict[str, Any] | None:
+    """The citizen whose SMS number is `number`, paging through the staff API."""
     after: str | None = None
     with httpx.Client(base_url=subs, headers=STAFF, timeout=10) as client:
-        while found is None:
+        while True:
             params: dict[str, Any] = {"limit": 200, **({"after": after} if after else {})}
-            page_json = client.get("/api/v1/citizens", params=params).json()
-            found = next(
-                (
-                    c
-                    for c in page_json["items"]
-                    if (c["contacts"].get("sms") or {}).get("address") == number
-                ),
-                None,
-            )
-            after = page_json["next_after"]
+            listed = client.get("/api/v1/citizens", params=params).json()
+            for citizen in listed["items"]:
+                if (citizen["contacts"].get("sms") or {}).get("address") == number:
+                    found: dict[str, Any] = citizen
+                    return found
+            after = listed["next_after"]
             if after is None:
-                break
-    assert found is not None, "the portal registration is stored"
-    assert found["active"] is True
-    assert found["origin"] == "self"
-    assert found["name"] == "Erika Browser"
-    assert found["subscriptions"] == {TOPIC: ["sms"]}
+                return None

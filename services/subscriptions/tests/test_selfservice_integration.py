@@ -276,7 +276,10 @@ async def test_stop_through_the_signed_inbound_webhook_deactivates_sms(
         doc = await eventually(stopped, what="STOP to deactivate the SMS contact")
         assert doc["contacts"]["sms"]["deactivated_reason"] == "stop"
         records = await client.get(f"/api/v1/citizens/{citizen}/consents", headers=subs.staff)
-        assert [(r["action"], r["scope"]) for r in records.json()] == [("withdrawn", "channel:sms")]
+        assert [(r["action"], r["scope"], r["by"]) for r in records.json()] == [
+            ("granted", "registration", "staff"),
+            ("withdrawn", "channel:sms", "self"),
+        ]
 
 
 async def test_relative_consent_by_sms_reply(

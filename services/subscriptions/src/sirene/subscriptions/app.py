@@ -54,7 +54,9 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
         telephony=telephony,
     )
     register_handlers(infra, repo=repo, relay=relay, selfservice=selfservice)
-    base_lifespan = infra_lifespan(infra, prepare=[repo.ensure_indexes], relays=[relay])
+    base_lifespan = infra_lifespan(
+        infra, prepare=[repo.ensure_indexes, repo.sweep_erased], relays=[relay]
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

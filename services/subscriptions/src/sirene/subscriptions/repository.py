@@ -178,7 +178,11 @@ class Repository:
 
     async def delete_erased(self, docs: list[Document]) -> None:
         """Deletes erased citizens once their tombstone is on citizen.profile (called by the
-        outbox relay after it marked them sent)."""
-        ids = [doc["_id"] for doc in docs if doc.get("erased")]
-        if ids:
-            await self.citizens.delete_many({"_id": {"$in": ids}, "erased": True})
+        outbox relay after it marked them sent). Also sweeps any erased citizen whose tombstone
+        went out before a failure or restart interrupted its deletion."""
+        if any(doc.get("erased") for doc in docs):
+            await self.sweep_erased()
+
+    async def sweep_erased(self) -> None:
+        """Deletes every erased citizen whose tombstone Kafka has acknowledged."""
+        await self.citizens.delete_many({"outbox.state": "sent", "erased": True})

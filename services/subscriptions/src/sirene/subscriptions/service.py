@@ -217,6 +217,21 @@ async def create_citizen(
         raise ConflictError("citizen_exists")
     metrics.CITIZEN_CHANGES.labels(change="created").inc()
     wake()
+    channels = sorted({c.value for chs in subscriptions.values() for c in chs})
+    await repo.add_consent(
+        {
+            "_id": new_id(),
+            "tenant": tenant,
+            "citizen_id": citizen_id,
+            "action": "granted",
+            "scope": "registration",
+            "channel": ",".join(channels) or "-",
+            "by": "staff",
+            "topics": list(subscriptions),
+            "text": "Von der Verwaltung erfasst; die Einwilligung liegt der Verwaltung vor.",
+            "at": now,
+        }
+    )
     return doc
 
 
