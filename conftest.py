@@ -20,9 +20,12 @@ def sirene_infra() -> Iterator[InfraUrls]:
         yield urls
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests)."""
+    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests).
+
+    Module scope, not session: while Playwright's sync API lives it keeps an event loop running
+    in the main thread, and every asyncio test after it would fail to start its own loop."""
     from sirene.devstack.browser import chromium
 
     with chromium() as launched:
