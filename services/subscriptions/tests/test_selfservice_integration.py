@@ -325,6 +325,55 @@ async def test_relative_consent_by_sms_reply(
         assert listed[ids[no_number]]["active"] is False
 
 
+async def test_an_unanswered_sms_consent_expires_and_a_late_yes_changes_nothing(
+    serve_subs: ServeSubs, simulator: ProviderSimulator, sirene_infra: InfraUrls
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    number = new_mobile()
+    async with (
+        serve_subs() as subs,
+        serve_twilio_worker(
+            ChannelSmsSettings, create_sms_app, sirene_infra, simulator
+        ) as sms_worker,
+        subs.client() as client,
+    ):
+        _, session = await _self_registered(subs, client, simulator, new_mobile())
+        response = await client.post(
+            "/api/v1/portal/me/relatives",
+            json={"name": "Onkel", "phone": number, "channel": "sms", "topics": ["verkehr"]},
+            headers=session,
+        )
+        relative = response.json()["id"]
+        # the consent window passes without an answer
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        await subs.db["citizens"].update_one(
+            {"id": relative}, {"$set": {"consent.expires_at": past}}
+        )
+        listed = (await client.get("/api/v1/portal/me/relatives", headers=session)).json()
+        assert listed[0]["consent"] == "expired"
+        inbound = f"{sms_worker.settings.base_url}/twilio/sms/inbound"
+        async with httpx.AsyncClient(timeout=10) as http:
+            # a late JA, then a STOP: both keyed by the number, so once the STOP shows, the JA
+            # before it has been handled
+            for body in ("JA", "STOP"):
+                sent = await http.post(
+                    f"{simulator.http_url}/sim/phones/{quote(number, safe='')}/sms",
+                    json={"body": body, "url": inbound},
+                )
+                assert sent.json()["webhook_status"] == 200
+
+        async def stopped() -> dict[str, Any] | None:
+            doc = (await client.get(f"/api/v1/citizens/{relative}", headers=subs.staff)).json()
+            return doc if doc["contacts"]["sms"]["deactivated_reason"] == "stop" else None
+
+        doc = await eventually(stopped, what="the STOP after the late JA")
+        assert doc["active"] is False
+        assert doc["consent"] == "expired"
+        records = await client.get(f"/api/v1/citizens/{relative}/consents", headers=subs.staff)
+        assert [r["action"] for r in records.json()] == ["requested", "expired", "withdrawn"]
+
+
 async def test_export_holds_the_consent_records_and_erasure_leaves_nothing(
     serve_subs: ServeSubs, simulator: ProviderSimulator, sirene_infra: InfraUrls
 ) -> None:

@@ -575,7 +575,17 @@ class SelfService:
         return changed
 
     async def relatives(self, *, tenant: str, citizen_id: str) -> list[Document]:
-        return await self.repo.relatives_of(tenant, citizen_id)
+        """The people the citizen registered; requests left unanswered past `CONSENT_TTL_S`
+        are settled as `expired` on the way (a late "JA" can no longer activate them)."""
+        docs = await self.repo.relatives_of(tenant, citizen_id)
+        now = utcnow()
+        for index, doc in enumerate(docs):
+            consent = doc.get("consent") or {}
+            expires = consent.get("expires_at")
+            if consent.get("state") == "pending" and expires and _aware(expires) < now:
+                await self._settle_consent(tenant, doc["id"], "expired", via=consent["channel"])
+                docs[index] = await self.repo.get_citizen(tenant, doc["id"]) or doc
+        return docs
 
     async def withdraw_relative(self, *, tenant: str, citizen_id: str, relative_id: str) -> None:
         """The registrant withdraws what they registered: the relative's data is erased."""
