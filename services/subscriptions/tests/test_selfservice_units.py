@@ -117,3 +117,23 @@ async def test_portal_pages_need_a_session_and_name_unknown_tenants() -> None:
         assert anonymous.json()["detail"] == "Bitte melden Sie sich an."
         english = await client.get("/api/v1/portal/me", headers={"Accept-Language": "en"})
         assert english.json()["detail"] == "Please sign in."
+
+
+async def test_portal_pages_show_no_free_text_from_the_url() -> None:
+    app = create_app(SubscriptionsSettings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        page = await client.get(
+            "/portal/musterstadt/code/abc",
+            params={"c": "sms", "to": "Ihr Konto ist gesperrt", "errors": "Rufen Sie 0900 an"},
+        )
+        assert page.status_code == 200
+        assert "gesperrt" not in page.text
+        assert "0900" not in page.text
+        masked = await client.get("/portal/musterstadt/code/abc", params={"to": "+491****78"})
+        assert "+491****78" in masked.text
+        assert 'lang="de"' in masked.text
+        english = await client.get("/portal/musterstadt/code/abc", params={"lang": "en"})
+        assert 'lang="en"' in english.text
+        assert "Enter the code" in english.text
+        assert english.cookies.get("sirene_lang") == "en"

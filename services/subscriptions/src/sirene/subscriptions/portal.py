@@ -12,6 +12,7 @@ form on another site cannot post with it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -291,6 +292,11 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 @portal_router.get("/portal/{tenant}", response_class=HTMLResponse)
+async def start_route(request: Request, tenant: str) -> HTMLResponse:
+    """The registration and sign-in forms."""
+    return await start_page(request, tenant)
+
+
 async def start_page(
     request: Request,
     tenant: str,
@@ -384,16 +390,23 @@ async def login_form(request: Request, tenant: str) -> Response:
 
 
 @portal_router.get("/portal/{tenant}/code/{vid}", response_class=HTMLResponse)
+async def code_route(request: Request, tenant: str, vid: str) -> HTMLResponse:
+    """The form for the code."""
+    return await code_page(request, tenant, vid)
+
+
 async def code_page(
     request: Request, tenant: str, vid: str, errors: Sequence[str] = (), status: int = 200
 ) -> HTMLResponse:
     """The form for the code."""
     lang = lang_of(request)
     channel = "voice" if request.query_params.get("c") == "voice" else "sms"
-    to = request.query_params.get("to", "")[:20]
+    # only a masked number (`+491****78`) is shown, never free text from the URL
+    to = request.query_params.get("to", "")
+    to = to if re.fullmatch(r"\+\d{3}\*{4}\d{2}", to) else "…"
     sent = t(f"code_sent_{channel}", lang, to=to)
     invalid = ' aria-invalid="true" aria-describedby="errors"' if errors else ""
-    query = escape(request.url.query)
+    query = escape(f"c={channel}&to={quote(to)}")
     body = f"""{_errors(errors, lang)}
 <p>{sent}</p>
 <form method="post" action="/portal/{escape(tenant)}/code/{escape(vid)}?{query}">
@@ -442,6 +455,11 @@ async def code_form(request: Request, tenant: str, vid: str) -> Response:
 
 
 @portal_router.get("/portal/{tenant}/konto", response_class=HTMLResponse, response_model=None)
+async def account_route(request: Request, tenant: str) -> Response:
+    """The citizen's registration."""
+    return await account_page(request, tenant)
+
+
 async def account_page(
     request: Request, tenant: str, errors: Sequence[str] = (), note: str = "", status: int = 200
 ) -> Response:
