@@ -171,8 +171,18 @@ def test_settings_refuse_placeholder_tokens_in_production() -> None:
         SubscriptionsSettings(environment="production")
     with pytest.raises(ValidationError, match="shorter"):
         SubscriptionsSettings(api_tokens={"musterstadt": SecretStr("short")})
+    with pytest.raises(ValidationError, match="link_secret"):
+        SubscriptionsSettings(
+            environment="production", api_tokens={"musterstadt": SecretStr("x" * 40)}
+        )
     ok = SubscriptionsSettings(
-        environment="production", api_tokens={"musterstadt": SecretStr("x" * 40)}
+        environment="production",
+        api_tokens={"musterstadt": SecretStr("x" * 40)},
+        twilio_api_url="https://api.twilio.com",
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token=SecretStr("t" * 32),
+        link_secret=SecretStr("s" * 40),
+        public_url="https://buerger.musterstadt.de",
     )
     assert ok.http_port == 8002
 

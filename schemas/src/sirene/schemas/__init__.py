@@ -27,8 +27,17 @@ from .delivery import (
     ReceiptStatus,
 )
 from .fanout import FanoutShard
+from .inbound import InboundSms
 from .notification import NotificationRequested, notification_id_for
-from .profile import CitizenProfile, Contacts, PushDevice, PushPlatform, QuietHours, profile_key
+from .profile import (
+    CitizenProfile,
+    Contacts,
+    GeoPoint,
+    PushDevice,
+    PushPlatform,
+    QuietHours,
+    profile_key,
+)
 from .topics import (
     ALERT_FANOUT,
     ALERT_PUBLISHED,
@@ -37,6 +46,7 @@ from .topics import (
     DELIVERY_RECEIPT,
     NOTIFICATION_REQUESTED,
     RETRY_TIERS,
+    SMS_INBOUND,
     TOPICS,
     TopicSpec,
     delivery_topic,
@@ -53,6 +63,7 @@ __all__ = [
     "NOTIFICATION_REQUESTED",
     "RECEIPT_RANK",
     "RETRY_TIERS",
+    "SMS_INBOUND",
     "TENANT_UNKNOWN",
     "TOPICS",
     "AlertPublished",
@@ -70,6 +81,8 @@ __all__ = [
     "Event",
     "FanoutShard",
     "FanoutSummary",
+    "GeoPoint",
+    "InboundSms",
     "Lane",
     "Language",
     "MsgType",

@@ -48,6 +48,29 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "subscriptions": {"gefahrenhinweise": ["sms", "voice"], "verkehr": ["sms"]},
             "version": 3,
             "updated_at": _TS,
+        },
+        {
+            "tenant_id": _TENANT,
+            "citizen_id": "c-000043",
+            "active": True,
+            "language": "en",
+            "district": "Am See",
+            "contacts": {"voice": "+4930123457"},
+            "subscriptions": {"gefahrenhinweise": ["voice"], "abfall": ["voice"]},
+            "quiet_hours": {"start": "22:00", "end": "07:00"},
+            "location": {"lat": 51.3397, "lon": 12.3731},
+            "version": 1,
+            "updated_at": _TS,
+        },
+    ],
+    "sms.inbound": [
+        {
+            "provider": "twilio",
+            "provider_ref": "SM0123456789abcdef0123456789abcdef",
+            "from_number": "+4915112345678",
+            "to_number": "+15005550006",
+            "body": "STOP",
+            "created_at": _TS,
         }
     ],
     "fanout.shard.urgent": [

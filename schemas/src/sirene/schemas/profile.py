@@ -46,6 +46,15 @@ class QuietHours(BaseModel):
     end: str = Field(pattern=r"^\d{2}:\d{2}$", description="End, HH:MM local time.")
 
 
+class GeoPoint(BaseModel):
+    """A WGS 84 point, e.g. the citizen's address point for area targeting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude.")
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude.")
+
+
 class CitizenProfile(Event):
     """The routing view of a citizen. Produced by subscriptions, consumed by fanout.
 
@@ -61,6 +70,9 @@ class CitizenProfile(Event):
         default_factory=dict, description="Topic id → channels chosen for that topic."
     )
     quiet_hours: QuietHours | None = Field(default=None, description="Quiet hours, if any.")
+    location: GeoPoint | None = Field(
+        default=None, description="Address point (for area targeting), if the citizen gave one."
+    )
     version: int = Field(ge=0, description="Monotonic profile version; older ones are ignored.")
     updated_at: datetime = Field(description="When the profile last changed (UTC).")
 

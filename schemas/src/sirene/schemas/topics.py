@@ -10,6 +10,7 @@ from .alert import AlertPublished
 from .common import Channel, Lane
 from .delivery import DeadLetter, DeliveryReceipt, DeliveryTask, FanoutSummary
 from .fanout import FanoutShard
+from .inbound import InboundSms
 from .notification import NotificationRequested
 from .profile import CitizenProfile
 
@@ -35,6 +36,7 @@ CITIZEN_PROFILE = "citizen.profile"
 DELIVERY_RECEIPT = "delivery.receipt"
 DEAD_LETTER = "dead-letter"
 NOTIFICATION_REQUESTED = "notification.requested"
+SMS_INBOUND = "sms.inbound"
 
 WORKERS: dict[Channel, str] = {
     Channel.SMS: "channel-sms",
@@ -101,6 +103,16 @@ _ALL = [
         producers=("channel-sms", "channel-voice", "channel-push", "channel-email"),
         consumers=("publisher", "subscriptions"),
         description="Delivery state changes, including provider status callbacks.",
+    ),
+    TopicSpec(
+        SMS_INBOUND,
+        InboundSms,
+        key="from_number",
+        producers=("channel-sms",),
+        consumers=("subscriptions",),
+        description="SMS citizens sent to the platform number (STOP, consent replies).",
+        partitions=3,
+        config={"retention.ms": str(7 * 24 * 3600 * 1000)},
     ),
     TopicSpec(
         DEAD_LETTER,

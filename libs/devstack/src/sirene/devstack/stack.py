@@ -567,6 +567,9 @@ def wiring_env(layout: Layout) -> dict[str, str]:
         "SIRENE_SIM_CERT_DIR": str(LOCAL / "sim-certs"),
         "SIRENE_CHANNEL_SMS_TWILIO_API_URL": sim_url,
         "SIRENE_CHANNEL_VOICE_TWILIO_API_URL": sim_url,
+        "SIRENE_SUBSCRIPTIONS_TWILIO_API_URL": sim_url,
+        # the platform number's messaging webhook: SMS from simulated phones reach channel-sms
+        "SIRENE_SIM_SMS_INBOUND_URL": service("channel-sms").url(layout) + "/twilio/sms/inbound",
         "SIRENE_CHANNEL_PUSH_APNS_PORT": apns_port,
         "SIRENE_CHANNEL_PUSH_APNS_CERT_DIR": str(LOCAL / "sim-certs"),
         "SIRENE_CHANNEL_PUSH_FCM_API_URL": sim_url,

@@ -29,8 +29,8 @@ from .settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-Record = tuple[bytes | None, bytes]
-"""A Kafka record as (key, value)."""
+Record = tuple[bytes | None, bytes | None]
+"""A Kafka record as (key, value); a None value is a tombstone."""
 
 _MAX_DEAD_PAYLOAD = 64 * 1024
 
@@ -147,7 +147,7 @@ class BatchProducer:
                 pending.append(await self._producer.send_batch(batch, topic, partition=partition))
                 batch = builders[partition] = self._producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
+                    raise ValueError(f"record of {len(value or b'')} bytes exceeds the batch size")
             count += 1
         for partition, batch in builders.items():
             if batch.record_count():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
@@ -28,8 +28,12 @@ PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
 
-BuildEvent = Callable[[Document], tuple[str, BaseModel]]
-"""Turns a pending document into (Kafka key, event)."""
+BuildEvent = Callable[[Document], tuple[str, BaseModel | None]]
+"""Turns a pending document into (Kafka key, event); event None publishes a tombstone (null
+value: on a compacted topic the key is forgotten)."""
+
+AfterSent = Callable[[list[Document]], Awaitable[None]]
+"""Called with the documents just marked sent (e.g. to delete erased ones)."""
 
 
 def pending_outbox(now: datetime, **extra: object) -> dict[str, object]:
@@ -61,6 +65,7 @@ class OutboxRelay:
         batch_size: int,
         relayed: Counter,
         lag: Histogram,
+        after_sent: AfterSent | None = None,
     ) -> None:
         self.name = name
         self._collection = collection
@@ -71,6 +76,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._relayed = relayed
         self._lag = lag
+        self._after_sent = after_sent
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -115,7 +121,7 @@ class OutboxRelay:
         ]
         if not docs:
             return 0
-        records: list[tuple[bytes | None, bytes]] = []
+        records: list[tuple[bytes | None, bytes | None]] = []
         sent: list[Document] = []
         marks: list[UpdateOne] = []
         now = utcnow()
@@ -131,7 +137,8 @@ class OutboxRelay:
                     )
                 )
                 continue
-            records.append((key.encode(), event.model_dump_json().encode()))
+            value = event.model_dump_json().encode() if event is not None else None
+            records.append((key.encode(), value))
             sent.append(doc)
         if records:
             await self._producer.send_many(self._topic, records)
@@ -148,4 +155,6 @@ class OutboxRelay:
         for chunk in chunked(marks):
             await self._collection.bulk_write(chunk, ordered=False)
         self._relayed.inc(len(sent))
+        if sent and self._after_sent is not None:
+            await self._after_sent(sent)
         return len(docs)

@@ -13,10 +13,11 @@ from sirene.runtime.twilio import TwilioClients
 from sirene.schemas import Channel, DeliveryTask
 
 from .api import twilio_router
+from .inbound import INBOUND_TOPICS, inbound_router
 from .service import PROVIDER, find_sent, send_sms, sms_cost
 from .settings import ChannelSmsSettings
 
-TOPICS = delivery_topics(Channel.SMS)
+TOPICS = [*delivery_topics(Channel.SMS), *INBOUND_TOPICS]
 
 
 def create_app(settings: ChannelSmsSettings | None = None, **overrides: Any) -> FastAPI:
@@ -49,6 +50,7 @@ def create_app(settings: ChannelSmsSettings | None = None, **overrides: Any) -> 
     app = FastAPI(title="Sirene channel-sms", lifespan=worker_lifespan(infra, twilio))
     app.include_router(ops_router(infra))
     app.include_router(twilio_router(settings, infra.producer))
+    app.include_router(inbound_router(settings, infra.producer))
     app.state.infra = infra
     app.state.pipeline = pipeline
     return app

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sirene.provider_sim.api import fcm_router, sim_router, twilio_error_response, twilio_router
 from sirene.provider_sim.apns import ApnsServer
 from sirene.provider_sim.certs import CertPaths, ensure_certificates
+from sirene.provider_sim.inbound import inbound_router
 from sirene.provider_sim.service import SimulatorService, TwilioApiError
 from sirene.provider_sim.settings import SimSettings
 from sirene.provider_sim.smtp import SmtpSink
@@ -60,6 +61,7 @@ def create_app(settings: SimSettings, *, service: SimulatorService | None = None
     if settings.fcm_enabled:
         app.include_router(fcm_router)
     app.include_router(sim_router)
+    app.include_router(inbound_router)
     return app
 
 

@@ -47,6 +47,11 @@ class SimSettings(BaseSettings):
     apns_key_id: str | None = Field(
         default=None, description="If set, provider tokens must carry this kid (key id)."
     )
+    sms_inbound_url: str | None = Field(
+        default=None,
+        description="Messaging webhook of the platform number: where SMS from simulated phones "
+        "are delivered (POST /sim/phones/{number}/sms).",
+    )
     fcm_enabled: bool = Field(default=True, description="Serve the minimal FCM HTTP v1 API.")
     status_callback_delay: float = Field(
         default=0.05, ge=0, description="Seconds between simulated provider status changes."

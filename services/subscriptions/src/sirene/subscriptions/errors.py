@@ -52,6 +52,65 @@ MESSAGES = Catalogue(
             "Diese Bürger-ID gibt es schon.",
             "A citizen with this id already exists.",
         ),
+        "tenant_unknown": (
+            "Diese Gemeinde ist hier nicht bekannt.",
+            "This municipality is not known here.",
+        ),
+        "code_wrong": (
+            "Der Code stimmt nicht. Bitte erneut versuchen.",
+            "The code is not correct. Please try again.",
+        ),
+        "code_exhausted": (
+            "Zu viele falsche Eingaben. Bitte fordern Sie einen neuen Code an.",
+            "Too many wrong attempts. Please request a new code.",
+        ),
+        "code_expired": (
+            "Der Code ist abgelaufen oder wurde schon verwendet. Bitte fordern Sie einen neuen an.",
+            "The code has expired or was already used. Please request a new one.",
+        ),
+        "send_failed": (
+            "Die Nachricht konnte nicht zugestellt werden. Bitte später erneut versuchen.",
+            "The message could not be sent. Please try again later.",
+        ),
+        "phone_registered": (
+            "Diese Nummer ist bereits angemeldet.",
+            "This number is already registered.",
+        ),
+        "link_invalid": (
+            "Dieser Link ist ungültig.",
+            "This link is not valid.",
+        ),
+        "session_required": (
+            "Bitte melden Sie sich an.",
+            "Please sign in.",
+        ),
+        "rate_limited_ip": (
+            "Zu viele Anfragen von Ihrem Anschluss. Bitte in {retry_after} Sekunden erneut "
+            "versuchen.",
+            "Too many requests from your network. Please try again in {retry_after} seconds.",
+        ),
+        "rate_limited_number": (
+            "Für diese Telefonnummer wurden zu viele Codes angefordert. Bitte in {retry_after} "
+            "Sekunden erneut versuchen.",
+            "Too many codes were requested for this number. Please try again in {retry_after} "
+            "seconds.",
+        ),
+        "rate_limited_prefix": (
+            "Zu viele Anfragen für Nummern dieses Bereichs. Bitte in {retry_after} Sekunden "
+            "erneut versuchen.",
+            "Too many requests for numbers of this range. Please try again in {retry_after} "
+            "seconds.",
+        ),
+        "rate_limited_tenant": (
+            "Derzeit gibt es zu viele Anmeldungen. Bitte in {retry_after} Sekunden erneut "
+            "versuchen.",
+            "There are too many registrations right now. Please try again in {retry_after} "
+            "seconds.",
+        ),
+        "rate_limited_verify_ip": (
+            "Zu viele Code-Eingaben. Bitte in {retry_after} Sekunden erneut versuchen.",
+            "Too many code entries. Please try again in {retry_after} seconds.",
+        ),
         "conflict": (
             "Der Datensatz wurde gleichzeitig geändert; bitte erneut versuchen.",
             "The record was changed concurrently; please try again.",

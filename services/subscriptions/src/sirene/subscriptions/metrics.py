@@ -28,3 +28,33 @@ REJECTED_INPUT = Counter(
     "Requests refused by a business rule, by reason code.",
     ["reason"],
 )
+RATE_LIMITED = Counter(
+    "sirene_subscriptions_rate_limited_total",
+    "Registration and verification requests refused by an abuse limit, by scope.",
+    ["scope"],
+)
+VERIFICATIONS = Counter(
+    "sirene_subscriptions_verifications_total",
+    "Verification codes by event (sent_sms, sent_voice, verified, wrong, exhausted, expired).",
+    ["event"],
+)
+CONSENT = Counter(
+    "sirene_subscriptions_consent_total",
+    "Consent events of relatives' registrations by outcome and channel.",
+    ["outcome", "channel"],
+)
+INBOUND_SMS = Counter(
+    "sirene_subscriptions_inbound_sms_total",
+    "Inbound SMS handled, by meaning (stop, yes, no, other).",
+    ["meaning"],
+)
+ERASURES = Counter(
+    "sirene_subscriptions_erasures_total",
+    "Citizens erased (GDPR), by who asked (citizen, staff).",
+    ["by"],
+)
+TWILIO_FAILURES = Counter(
+    "sirene_subscriptions_twilio_failures_total",
+    "Verification or consent messages and calls Twilio refused, by kind.",
+    ["kind"],
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -78,6 +78,28 @@ class ContactsIn(BaseModel):
     )
 
 
+PhoneChannel = Literal["sms", "voice"]
+TimeOfDay = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class QuietHoursIn(BaseModel):
+    """Local hours in which non-urgent posts wait (urgent alerts always go out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: TimeOfDay = Field(description="Start, HH:MM local time.")
+    end: TimeOfDay = Field(description="End, HH:MM local time.")
+
+
+class LocationIn(BaseModel):
+    """The address point (WGS 84) for area targeting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude.")
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude.")
+
+
 Subscriptions = dict[EntityId, list[Channel]]
 
 
@@ -93,6 +115,8 @@ class CitizenIn(BaseModel):
     contacts: ContactsIn = Field(default_factory=ContactsIn, description="Contact points.")
     language: Language = Field(default=Language.DE, description="Preferred language.")
     district: str | None = Field(default=None, min_length=1, max_length=80, description="Ortsteil.")
+    location: LocationIn | None = Field(default=None, description="Address point.")
+    quiet_hours: QuietHoursIn | None = Field(default=None, description="Quiet hours.")
     subscriptions: Subscriptions = Field(
         default_factory=dict, description="Topic id → chosen channels."
     )
@@ -108,6 +132,8 @@ class CitizenPatch(BaseModel):
     contacts: ContactsIn | None = Field(default=None, description="New contact points.")
     language: Language | None = Field(default=None, description="Preferred language.")
     district: str | None = Field(default=None, min_length=1, max_length=80, description="Ortsteil.")
+    location: LocationIn | None = Field(default=None, description="Address point.")
+    quiet_hours: QuietHoursIn | None = Field(default=None, description="Quiet hours.")
 
 
 class SubscriptionsIn(BaseModel):
@@ -154,6 +180,11 @@ class CitizenOut(BaseModel):
     district: str | None
     contacts: ContactsOut
     subscriptions: dict[str, list[Channel]]
+    location: dict[str, float] | None = None
+    quiet_hours: dict[str, str] | None = None
+    origin: str = Field(description="'staff', 'self' or 'relative'.")
+    registered_by: str | None = Field(default=None, description="Registrant of a relative.")
+    consent: str | None = Field(default=None, description="Consent state of a relative.")
     version: int = Field(description="Profile version; grows with every change.")
     profile_state: str = Field(description="'pending' until citizen.profile has it, then 'sent'.")
     created_at: datetime
@@ -165,3 +196,138 @@ class CitizenPage(BaseModel):
 
     items: list[CitizenOut]
     next_after: str | None = Field(description="Pass as `after` for the next page; null at end.")
+
+
+# --- citizens themselves (portal API) -------------------------------------------------------
+
+
+class RegistrationIn(BaseModel):
+    """A citizen registers themself: a phone number verified by a code (SMS to a mobile, or a
+    call speaking it to any phone), and the topics they want on that channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: PhoneIn
+    channel: PhoneChannel = Field(default="sms", description="How the code and posts arrive.")
+    name: str | None = Field(default=None, min_length=1, max_length=120, description="Name.")
+    topics: list[TopicSlug] = Field(default_factory=list, max_length=50, description="Topic ids.")
+    language: Language = Field(default=Language.DE, description="Preferred language.")
+    district: str | None = Field(default=None, min_length=1, max_length=80, description="Ortsteil.")
+    location: LocationIn | None = Field(default=None, description="Address point.")
+    quiet_hours: QuietHoursIn | None = Field(default=None, description="Quiet hours.")
+
+
+class LoginIn(BaseModel):
+    """A registered citizen asks for a code to manage their registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: PhoneIn
+
+
+class VerificationOut(BaseModel):
+    """A code is on its way."""
+
+    verification_id: str
+    channel: PhoneChannel
+    to: str = Field(description="The number, masked.")
+    expires_in_s: int
+
+
+class CodeIn(BaseModel):
+    """The code the citizen received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4,8}$")]
+
+
+class SessionOut(BaseModel):
+    """A verified citizen: their id and a bearer token for `/api/v1/me`."""
+
+    citizen_id: str
+    session_token: str
+    expires_in_s: int
+
+
+class MePatch(BaseModel):
+    """What a citizen may change themself; left-out fields stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    language: Language | None = None
+    district: str | None = Field(default=None, min_length=1, max_length=80)
+    location: LocationIn | None = None
+    quiet_hours: QuietHoursIn | None = None
+
+
+class TopicChoiceIn(BaseModel):
+    """The topics a citizen wants, each on the given channels of their verified contacts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subscriptions: Subscriptions = Field(description="Topic id → chosen channels.")
+
+
+class RelativeIn(BaseModel):
+    """A citizen registers a relative or neighbour, who is asked for consent (call: press 1;
+    SMS: reply JA) and is active only after agreeing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120, description="Name of the relative.")
+    phone: PhoneIn
+    channel: PhoneChannel = Field(default="voice", description="How they are asked and warned.")
+    topics: list[TopicSlug] = Field(min_length=1, max_length=50, description="Topic ids.")
+    language: Language = Field(default=Language.DE, description="Their language.")
+    district: str | None = Field(default=None, min_length=1, max_length=80, description="Ortsteil.")
+
+
+class RelativeOut(BaseModel):
+    """A person the citizen registered, and where their consent stands."""
+
+    id: str
+    name: str | None
+    channel: str
+    phone: str = Field(description="Masked number.")
+    consent: str = Field(description="pending, granted, refused, no_answer, withdrawn.")
+    active: bool
+    topics: list[str]
+    requested_at: datetime
+
+
+class PublicTopic(BaseModel):
+    """A topic citizens may subscribe to."""
+
+    id: str
+    name: LocalizedText
+    description: LocalizedText | None = None
+    kind: str
+    warnings: bool
+
+
+class TopicPatch(BaseModel):
+    """Changes to a topic (staff); left-out fields stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: LocalizedText | None = None
+    description: LocalizedText | None = None
+    kind: TopicKind | None = None
+    warnings: bool | None = None
+    public: bool | None = None
+
+    _name = field_validator("name", "description", mode="before")(_localized)
+
+
+class ConsentOut(BaseModel):
+    """One consent record: what, when, over which channel, by whom."""
+
+    action: str = Field(description="requested, granted, refused, no_answer, withdrawn.")
+    scope: str = Field(description="What it is about, e.g. 'registration' or 'channel:sms'.")
+    channel: str
+    by: str = Field(description="'self', 'relative:<citizen id>' or 'staff'.")
+    topics: list[str]
+    text: str = Field(description="The wording the person agreed to or was asked.")
+    at: datetime

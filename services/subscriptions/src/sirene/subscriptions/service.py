@@ -21,8 +21,10 @@ from sirene.schemas import (
     Contacts,
     DeliveryReceipt,
     ErrorClass,
+    GeoPoint,
     Language,
     PushDevice,
+    QuietHours,
     contact_key_for,
     new_id,
     profile_key,
@@ -201,6 +203,9 @@ async def create_citizen(
         "active": True,
         "language": body.language.value,
         "district": body.district,
+        "location": body.location.model_dump() if body.location else None,
+        "quiet_hours": body.quiet_hours.model_dump() if body.quiet_hours else None,
+        "origin": "staff",
         "contacts": contacts,
         "subscriptions": _stored(subscriptions),
         "version": 1,
@@ -212,6 +217,21 @@ async def create_citizen(
         raise ConflictError("citizen_exists")
     metrics.CITIZEN_CHANGES.labels(change="created").inc()
     wake()
+    channels = sorted({c.value for chs in subscriptions.values() for c in chs})
+    await repo.add_consent(
+        {
+            "_id": new_id(),
+            "tenant": tenant,
+            "citizen_id": citizen_id,
+            "action": "granted",
+            "scope": "registration",
+            "channel": ",".join(channels) or "-",
+            "by": "staff",
+            "topics": list(subscriptions),
+            "text": "Von der Verwaltung erfasst; die Einwilligung liegt der Verwaltung vor.",
+            "at": now,
+        }
+    )
     return doc
 
 
@@ -315,6 +335,10 @@ async def change_citizen(
             changes["language"] = patch.language.value
         if "district" in patch.model_fields_set:
             changes["district"] = patch.district
+        if "location" in patch.model_fields_set:
+            changes["location"] = patch.location.model_dump() if patch.location else None
+        if "quiet_hours" in patch.model_fields_set:
+            changes["quiet_hours"] = patch.quiet_hours.model_dump() if patch.quiet_hours else None
         return changes or None
 
     return await _change_citizen(
@@ -322,8 +346,11 @@ async def change_citizen(
     )
 
 
-def profile_of(doc: Document) -> tuple[str, CitizenProfile]:
-    """The routing profile of a stored citizen (active contact points only) and its key."""
+def profile_of(doc: Document) -> tuple[str, CitizenProfile | None]:
+    """The routing profile of a stored citizen (active contact points only) and its key; None
+    (a tombstone: gone from every audience) for an erased citizen."""
+    if doc.get("erased"):
+        return profile_key(doc["tenant"], doc["id"]), None
     contacts = doc["contacts"]
 
     def active(channel: Channel) -> str | None:
@@ -347,6 +374,8 @@ def profile_of(doc: Document) -> tuple[str, CitizenProfile]:
             ],
         ),
         subscriptions=doc.get("subscriptions", {}),
+        quiet_hours=QuietHours(**doc["quiet_hours"]) if doc.get("quiet_hours") else None,
+        location=GeoPoint(**doc["location"]) if doc.get("location") else None,
         version=doc["version"],
         updated_at=doc["updated_at"],
     )
@@ -432,6 +461,11 @@ def citizen_view(doc: Document) -> dict[str, Any]:
         "district": doc.get("district"),
         "contacts": doc["contacts"],
         "subscriptions": doc.get("subscriptions", {}),
+        "location": doc.get("location"),
+        "quiet_hours": doc.get("quiet_hours"),
+        "origin": doc.get("origin", "staff"),
+        "registered_by": doc.get("registered_by"),
+        "consent": (doc.get("consent") or {}).get("state"),
         "version": doc["version"],
         "profile_state": doc["outbox"]["state"],
         "created_at": doc["created_at"],
