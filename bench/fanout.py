@@ -417,18 +417,19 @@ async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> N
         await asyncio.sleep(0.05)
 
 
-async def truncate_bulk_lanes(kafka: str) -> None:
-    """Deletes everything on the bulk delivery topics (the benchmark's bulk posts), so the next
-    run starts with idle workers; their groups continue from the new log start."""
+async def truncate_lanes(kafka: str, lanes: tuple[Lane, ...] = (Lane.BULK,)) -> None:
+    """Deletes everything on the lanes' delivery topics (tasks a step left undelivered), so the
+    next step starts with idle workers; their groups continue from the new log start."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
     await admin.start()
     await consumer.start()
     try:
         tps = [
-            TopicPartition(delivery_topic(c, Lane.BULK), p)
+            TopicPartition(delivery_topic(c, lane), p)
+            for lane in lanes
             for c in Channel
-            for p in consumer.partitions_for_topic(delivery_topic(c, Lane.BULK)) or ()
+            for p in consumer.partitions_for_topic(delivery_topic(c, lane)) or ()
         ]
         ends = await consumer.end_offsets(tps)
         await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items()})
@@ -502,7 +503,7 @@ async def fanout_alone(stack: Stack, watcher: Watcher) -> dict[str, Any]:
             "fanout_vm_hwm_mb": round(rss_mb(pid, "VmHWM"), 1),
         }
     finally:
-        await truncate_bulk_lanes(stack.kafka)
+        await truncate_lanes(stack.kafka)
         stack.start_workers()
 
 
@@ -514,11 +515,15 @@ async def end_to_end(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[s
     warning = alert(Lane.URGENT, "warn", expires_in=timedelta(minutes=30))
     watcher.watch(warning.alert_id)
     published = await publish(stack.kafka, warning)
-    summary = await watcher.summary(warning.alert_id, 300)
-    wanted = _handoff_expected(summary, stack)
-    seen = watcher.handoffs[warning.alert_id]
-    with contextlib.suppress(TimeoutError):
-        await until(lambda: len(seen) >= wanted, timeout_s, "hand-off of every task")
+    try:
+        summary = await watcher.summary(warning.alert_id, 300)
+        wanted = _handoff_expected(summary, stack)
+        seen = watcher.handoffs[warning.alert_id]
+        with contextlib.suppress(TimeoutError):
+            await until(lambda: len(seen) >= wanted, timeout_s, "hand-off of every task")
+    finally:
+        # what is not handed off by now must not queue ahead of the next step's warning
+        await truncate_lanes(stack.kafka, (Lane.URGENT,))
     latencies = sorted(t - published for t in seen.values())
     # tasks still missing count as later than any measured one
     padded = latencies + [float("inf")] * max(0, wanted - len(latencies))
@@ -569,7 +574,7 @@ async def priority(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[str
             else None,
         }
     finally:
-        await truncate_bulk_lanes(stack.kafka)
+        await truncate_lanes(stack.kafka, (Lane.URGENT, Lane.BULK))
 
 
 # --- driver --------------------------------------------------------------------------------

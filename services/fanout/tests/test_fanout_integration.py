@@ -26,8 +26,10 @@ from sirene.schemas import (
     AlertPublished,
     Channel,
     CitizenProfile,
+    FanoutShard,
     Lane,
     delivery_topic,
+    fanout_shard_topic,
     profile_key,
     utcnow,
 )
@@ -543,3 +545,39 @@ async def test_two_instances_expand_one_alert_together_and_one_follows_the_profi
     assert expanded[0]["bulk"] + expanded[1]["bulk"] >= 16
     assert expanded[0]["bulk"] > 0
     assert expanded[1]["bulk"] > 0
+
+
+async def test_a_shard_without_a_planned_run_is_expanded_and_summarized(
+    sirene_infra: InfraUrls, tenant: str
+) -> None:
+    """A shard whose run record is gone (expired, or planned against another index) is still
+    expanded and counted from its own shard count — never a crash loop."""
+    await _produce(
+        sirene_infra.kafka,
+        CITIZEN_PROFILE,
+        [
+            (
+                profile_key(tenant, f"c-{i}"),
+                _profile(tenant, i, topics={"warn": ["voice"]}).model_dump_json().encode(),
+            )
+            for i in range(5)
+        ],
+    )
+    app = await _fanout(sirene_infra, index_buckets=8)
+    async with (
+        app.router.lifespan_context(app),
+        TopicReader(sirene_infra.kafka, [ALERT_FANOUT]) as reader,
+    ):
+        await app.state.infra.wait_until_assigned()
+        await _wait_for_index(app)
+        alert = _alert(tenant, ["warn"])
+        shard = FanoutShard(tenant_id=tenant, alert=alert, shard=0, shards=1)
+        await _produce(
+            sirene_infra.kafka,
+            fanout_shard_topic(Lane.URGENT),
+            [(f"{alert.alert_id}:0", shard.model_dump_json().encode())],
+        )
+        summary = await reader.collect(
+            lambda r: json.loads(r.value)["alert_id"] == alert.alert_id, count=1
+        )
+    assert json.loads(summary[0].value)["expected"]["voice"] == 5

@@ -100,10 +100,15 @@ def _recipient(citizen_id: str, raw: bytes) -> Recipient:
 
 # Counts one shard of an alert exactly once (a re-expanded shard adds nothing) and returns how
 # many shards are counted and the totals so far.
-# KEYS: run hash, done set. ARGV: shard, ttl seconds, then field/increment pairs.
+# A run whose record is gone (expired, or planned against another index) is recorded anew from
+# the shard's own shard count and the alert's publish time.
+# KEYS: run hash, done set. ARGV: shard, ttl seconds, shards, started_at, then field/increment
+# pairs.
 _COMPLETE_SHARD = """
+redis.call('HSETNX', KEYS[1], 'shards', ARGV[3])
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[4])
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -378,11 +383,18 @@ class AudienceIndex:
         return Run(int(stored_shards), datetime.fromisoformat(_text(stored_start)))
 
     async def complete_shard(
-        self, alert_id: str, shard: int, counts: dict[str, int], *, ttl_s: int
+        self,
+        alert_id: str,
+        shard: int,
+        counts: dict[str, int],
+        *,
+        shards: int,
+        published_at: datetime,
+        ttl_s: int,
     ) -> tuple[int, dict[str, int]]:
         """Adds a shard's counts to the alert's totals exactly once. Returns how many shards are
-        counted and the totals (`shards`, `started_at` and the counted fields)."""
-        args: list[str | int] = [shard, ttl_s]
+        counted and the totals (`shards` and the counted fields)."""
+        args: list[str | int] = [shard, ttl_s, shards, published_at.isoformat()]
         for name, value in counts.items():
             args.extend((name, value))
         done, flat = await self._complete_shard(

@@ -364,7 +364,14 @@ async def run_shard(
         result = await _expand_gated(task, index, producer, chunk_size, max_in_flight, gate)
     counts = {f"expected:{c.value}": n for c, n in result.expected.items()}
     counts["recipients"] = result.recipients
-    done, totals = await index.complete_shard(alert.alert_id, task.shard, counts, ttl_s=run_ttl_s)
+    done, totals = await index.complete_shard(
+        alert.alert_id,
+        task.shard,
+        counts,
+        shards=task.shards,
+        published_at=alert.published_at,
+        ttl_s=run_ttl_s,
+    )
     for channel, count in result.expected.items():
         TASKS_PRODUCED.labels(channel=channel.value, lane=alert.lane.value).inc(count)
     SHARDS_EXPANDED.labels(lane=alert.lane.value).inc()
@@ -377,7 +384,7 @@ async def run_shard(
             "seconds": round(time.perf_counter() - began, 3),
         },
     )
-    if done < task.shards:
+    if done < totals.get("shards", task.shards):
         return None
     run, _ = await index.run_of(alert.alert_id)
     started_at = run.started_at if run is not None else utcnow()
