@@ -22,6 +22,7 @@ from sirene.runtime import (
 from sirene.schemas import ALERT_PUBLISHED, CITIZEN_PROFILE, AlertPublished, CitizenProfile, Lane
 
 from .metrics import PROFILES_APPLIED
+from .recipients import RecipientLog
 from .repository import AudienceIndex
 from .service import expand_alert
 from .settings import FanoutSettings
@@ -71,6 +72,7 @@ def _subscribe_lane(
                     index=index,
                     producer=infra.producer,
                     chunk_size=settings.chunk_size,
+                    log_=RecipientLog(infra.redis, settings.index_prefix),
                 )
 
 

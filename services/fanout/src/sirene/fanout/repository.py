@@ -133,6 +133,15 @@ class AudienceIndex:
         await pipe.execute()
         return outcome
 
+    async def profiles(self, tenant: str, citizen_ids: list[str]) -> list[Recipient]:
+        """The indexed profiles of these citizens (erased ones are left out)."""
+        raws = await self.redis.mget([self._prof(tenant, c) for c in citizen_ids])
+        return [
+            _recipient(c, raw)
+            for c, raw in zip(citizen_ids, raws, strict=True)
+            if isinstance(raw, bytes)
+        ]
+
     async def audience(
         self,
         tenant: str,

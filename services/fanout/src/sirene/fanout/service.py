@@ -24,6 +24,7 @@ from sirene.schemas import (
 )
 
 from .metrics import ALERTS_EXPANDED, EXPANSION_SECONDS, TASKS_PRODUCED
+from .recipients import RecipientLog
 from .repository import AudienceIndex, Recipient
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ async def expand_alert(
     index: AudienceIndex,
     producer: BatchProducer,
     chunk_size: int,
+    log_: RecipientLog | None = None,
 ) -> FanoutSummary:
     """Streams the alert's audience from the index and emits its tasks chunk by chunk through
     the batch producer (each chunk acknowledged before the next is read, so memory stays flat).
@@ -120,15 +122,23 @@ async def expand_alert(
     else:
         outcome = "expanded"
         districts = set(alert.audience.districts)
-        async for chunk in index.audience(
-            alert.tenant_id,
-            everyone=alert.audience.everyone,
-            topics=alert.audience.topics,
-            chunk_size=chunk_size,
-        ):
+        # an Update/Cancel goes to exactly the recipients of the alert it references
+        referenced = alert.references[0] if alert.references and log_ is not None else None
+        source = (
+            log_.recipients(index, alert.tenant_id, referenced, chunk_size=chunk_size)
+            if log_ is not None and referenced is not None
+            else index.audience(
+                alert.tenant_id,
+                everyone=alert.audience.everyone,
+                topics=alert.audience.topics,
+                chunk_size=chunk_size,
+            )
+        )
+        async for chunk in source:
             records: list[Record] = []
+            reached_ids: list[str] = []
             for recipient in chunk:
-                if districts and recipient.district not in districts:
+                if referenced is None and districts and recipient.district not in districts:
                     continue
                 reached = False
                 for task in tasks_for(alert, recipient):
@@ -142,6 +152,12 @@ async def expand_alert(
                     expected[task.channel] += 1
                     reached = True
                 recipients += reached
+                if reached:
+                    reached_ids.append(recipient.citizen_id)
+            if log_ is not None:
+                await log_.record(
+                    alert.tenant_id, alert.alert_id, reached_ids, expires=alert.expires
+                )
             if records:
                 await producer.send_grouped(records)
     summary = FanoutSummary(
