@@ -8,6 +8,7 @@
 #   FerretDB v1 (Go)            → .local/bin/ferretdb          (deploy/local/bin/install-ferretdb.sh)
 #   Redis (Debian package)      → redis-server on PATH
 #   Chromium (Debian package)   → /usr/bin/chromium, driven by Playwright in browser tests
+#   Console assets (npm ci)     → services/publisher/web/node_modules (KERN UX, htmx)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -64,3 +65,13 @@ step "Chromium (browser tests; Playwright's own browser download is not reachabl
 [[ -x /usr/bin/chromium ]] || apt_install chromium
 chromium_version="$(/usr/bin/chromium --version 2>/dev/null || true)"
 echo "    ${chromium_version}"
+
+step "Staff console assets (npm ci: KERN UX, htmx; served by the publisher, never from a CDN)"
+console_web="$root/services/publisher/web"
+need npm "Node.js + npm install the console's front-end packages"
+lock_hash="$(sha256sum "$console_web/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$console_web/node_modules/.sirene-lock" 2>/dev/null)" != "$lock_hash" ]]; then
+  (cd "$console_web" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" > "$console_web/node_modules/.sirene-lock"
+fi
+echo "    $(cd "$console_web" && node -p "'@kern-ux/native ' + require('@kern-ux/native/package.json').version + ', htmx.org ' + require('htmx.org/package.json').version")"

@@ -17,8 +17,8 @@ from sirene.publisher.service import (
     FINAL_RANK,
     STATUS_CODE,
     STATUS_OF_CODE,
-    lane_for,
     _check_times,
+    lane_for,
     mark_texts,
     schedule,
 )

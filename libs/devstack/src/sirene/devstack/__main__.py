@@ -50,6 +50,7 @@ def seed() -> dict[str, int]:
     subscriptions = service_named("subscriptions").url(DEV)
     created = demo.seed(subscriptions)
     demo.wait_until_routable(subscriptions, service_named("fanout").url(DEV))
+    created |= demo.seed_staff(service_named("publisher").url(DEV))
     return created
 
 
@@ -73,6 +74,10 @@ def up(*, with_seed: bool) -> None:
     echo(f"  {'mongodb':<16} {DEV.mongodb_uri}  (FerretDB)")
     echo(f"  {'redis':<16} {DEV.redis_url}")
     echo(f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}")
+    echo(
+        f"Staff console: {service_named('publisher').url(DEV)}/console/ (Kommune musterstadt; "
+        f"users {', '.join(u for u, _, _ in demo.STAFF)}; password {demo.STAFF_PASSWORD})"
+    )
     echo(f"Logs: {DEV.logs}/  ·  stop everything: make down")
 
 

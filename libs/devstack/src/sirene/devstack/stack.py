@@ -568,6 +568,7 @@ def wiring_env(layout: Layout) -> dict[str, str]:
         "SIRENE_CHANNEL_PUSH_APNS_PORT": apns_port,
         "SIRENE_CHANNEL_PUSH_APNS_CERT_DIR": str(LOCAL / "sim-certs"),
         "SIRENE_CHANNEL_PUSH_FCM_API_URL": sim_url,
+        "SIRENE_PUBLISHER_FANOUT_URL": service("fanout").url(layout),
         **{f"{s.env_prefix}HTTP_PORT": str(s.port + layout.offset) for s in SERVICES},
     }
 

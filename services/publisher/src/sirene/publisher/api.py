@@ -317,10 +317,10 @@ async def put_settings(
     require(staff, Role.ADMIN)
     four_eyes = [s.value for s in body.four_eyes]
     current = await ctx.repo.tenant_settings(staff.tenant) or {}
-    await ctx.repo.put_tenant_settings(
-        staff.tenant,
-        {**current, "four_eyes": four_eyes, "require_totp": body.require_totp},
-    )
+    changes: dict[str, object] = {"four_eyes": four_eyes, "require_totp": body.require_totp}
+    if body.display_name:
+        changes["display_name"] = body.display_name
+    await ctx.repo.put_tenant_settings(staff.tenant, {**current, **changes})
     await ctx.repo.add_audit(
         accounts.audit_entry(
             staff, "settings_changed", four_eyes=four_eyes, require_totp=body.require_totp
@@ -330,10 +330,12 @@ async def put_settings(
 
 
 @staff_router.get("/settings")
-async def get_settings(staff: StaffDep) -> TenantSettingsIn:
+async def get_settings(staff: StaffDep, ctx: ContextDep) -> TenantSettingsIn:
     """The tenant's policy."""
     return TenantSettingsIn(
-        four_eyes=sorted(staff.policy.four_eyes), require_totp=staff.policy.require_totp
+        four_eyes=sorted(staff.policy.four_eyes),
+        require_totp=staff.policy.require_totp,
+        display_name=await service.place_name(repo=ctx.repo, tenant=staff.tenant),
     )
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 COOKIE = "sirene_session"
 LOCAL_TZ = ZoneInfo("Europe/Berlin")
 PACKAGE = Path(__file__).parent
-WEB = PACKAGE.parents[3] / "web" / "node_modules"
+WEB = PACKAGE.parents[2] / "web" / "node_modules"
 """Front-end packages installed by `npm ci` in services/publisher/web (deploy/local/install.sh)."""
 
 templates = Jinja2Templates(directory=str(PACKAGE / "templates"))

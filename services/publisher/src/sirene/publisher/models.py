@@ -234,8 +234,16 @@ class TenantSettingsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    four_eyes: list[Severity] = Field(default=[Severity.EXTREME, Severity.SEVERE])
-    require_totp: bool = False
+    four_eyes: list[Severity] = Field(
+        default=[Severity.EXTREME, Severity.SEVERE],
+        description="Severities that need a second person's approval (empty: none).",
+    )
+    require_totp: bool = Field(
+        default=False, description="Alerters and approvers need TOTP in the console."
+    )
+    display_name: str | None = Field(
+        default=None, max_length=80, description="The municipality's name in texts and CAP."
+    )
 
 
 class AuditOut(BaseModel):

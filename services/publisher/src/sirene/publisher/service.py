@@ -346,8 +346,8 @@ async def approve_alert(
 ) -> Document:
     """The second pair of eyes: an approver other than the author and the sender releases an
     alert that waits for approval (published or scheduled)."""
-    require(principal, Role.APPROVER)
     doc = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+    require(principal, Role.APPROVER)
     if principal.id in {doc.get("created_by"), doc.get("submitted_by")}:
         raise ForbiddenError("self_approval")
     if doc["state"] != "awaiting_approval":
