@@ -135,7 +135,7 @@ def main() -> int:
         "target_s": 60,
     }
     line = json.dumps(result)
-    print(line)  # noqa: T201
+    print(line)
     with RESULTS.open("a") as out:
         if out.tell() == 0:
             out.write("# Benchmark results\n\nAppend-only; one section per benchmark run.\n")
