@@ -143,7 +143,7 @@ def main() -> int:
             f"\n## bench-publish — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
             f"Machine: {_machine()}. Local platform (`make up`, FerretDB, single Kafka broker), "
             "demo town, district Altstadt, exercise alert on the urgent lane published through "
-            "the API (the console's \"Senden\" calls the same service function); first "
+            'the API (the console\'s "Senden" calls the same service function); first '
             "delivery = earliest `received_at` at the provider simulator.\n\n"
             f"```json\n{line}\n```\n"
         )
