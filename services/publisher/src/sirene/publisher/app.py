@@ -79,6 +79,6 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
     app.include_router(ops_router(infra))
     app.include_router(router)
     app.include_router(staff_router)
-    install_console(app)
+    install_console(app, assets_dir=settings.assets_dir)
     install_error_handlers(app)
     return app

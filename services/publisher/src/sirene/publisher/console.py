@@ -718,12 +718,13 @@ async def estimate_fragment(
     return _page(request, "_estimate.html", me, estimate=estimate)
 
 
-def install_console(app: FastAPI) -> None:
+def install_console(app: FastAPI, *, assets_dir: str | None) -> None:
     """Mounts the console, its assets (KERN UX, htmx from npm; never a CDN) and the redirect
     to the sign-in page for requests without a session."""
     app.include_router(router)
     app.mount("/console/assets/app", StaticFiles(directory=PACKAGE / "static"), name="app")
-    for name, folder in (("kern", WEB / "@kern-ux/native/dist"), ("htmx", WEB / "htmx.org/dist")):
+    web = Path(assets_dir) if assets_dir else WEB
+    for name, folder in (("kern", web / "@kern-ux/native/dist"), ("htmx", web / "htmx.org/dist")):
         if folder.is_dir():
             app.mount(f"/console/assets/{name}", StaticFiles(directory=folder), name=name)
         else:

@@ -39,6 +39,11 @@ class PublisherSettings(StaffTokensSettings):
         default="http://127.0.0.1:8003",
         description="The fanout's HTTP API (recipient estimates before sending).",
     )
+    assets_dir: str | None = Field(
+        default=None,
+        description="Folder holding the console's npm packages (@kern-ux/native, htmx.org); "
+        "default: services/publisher/web/node_modules of the source tree.",
+    )
     cap_sender_domain: str = Field(
         default="sirene.invalid",
         pattern=r"^[a-z0-9.-]+$",
