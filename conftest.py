@@ -20,9 +20,11 @@ def sirene_infra() -> Iterator[InfraUrls]:
         yield urls
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests)."""
+    """Headless Debian Chromium driven by Playwright (sync API; use it from sync tests).
+    Module scope: Playwright's sync API keeps its own event loop running in the main thread
+    while it is open, so it is closed before the next module's async tests run."""
     from sirene.devstack.browser import chromium
 
     with chromium() as launched:

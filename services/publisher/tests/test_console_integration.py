@@ -53,6 +53,7 @@ async def test_console_sign_in_sessions_csrf_and_totp(sirene_infra: InfraUrls) -
     settings = PublisherSettings(
         **sirene_infra.settings_kwargs(),  # type: ignore[arg-type]
         api_tokens={tenant: SecretStr(token)},
+        login_max_failures=3,
     )
     admin = {"Authorization": f"Bearer {token}"}
     async with running(settings) as (_, client):
@@ -79,6 +80,27 @@ async def test_console_sign_in_sessions_csrf_and_totp(sirene_infra: InfraUrls) -
         )
         assert wrong.status_code == 401
         assert "Anmeldung fehlgeschlagen" in wrong.text
+        # password guessing is cut off per account: after 3 failures even the right password
+        # is refused for a while (another account is not affected)
+        await client.post(
+            "/api/v1/staff",
+            json={
+                "username": "bob",
+                "display_name": "Bob",
+                "password": PASSWORD,
+                "roles": ["editor"],
+            },
+            headers=admin,
+        )
+        for _ in range(3):
+            guess = await client.post(
+                "/console/login",
+                data={"tenant": tenant, "username": "bob", "password": "geraten-geraten"},
+            )
+            assert guess.status_code == 401
+        blocked = await _login(client, tenant, "bob")
+        assert blocked.status_code == 429
+        assert "Zu viele Fehlversuche" in blocked.text
         signed_in = await _login(client, tenant, "anna")
         assert signed_in.status_code == 303
         cookie = signed_in.headers["set-cookie"]

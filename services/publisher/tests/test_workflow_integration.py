@@ -149,6 +149,24 @@ async def test_four_eyes_and_no_self_approval(sirene_infra: InfraUrls) -> None:
         assert by_sender.status_code == 403
         assert by_sender.json()["code"] == "self_approval"
 
+        # an approver may send it back to draft with a reason; the author sends it again
+        rejected = await client.post(
+            f"/api/v1/alerts/{draft['id']}/reject",
+            json={"reason": "Pegelstand fehlt"},
+            headers=_auth(bernd),
+        )
+        assert rejected.status_code == 200, rejected.text
+        assert (rejected.json()["state"], rejected.json()["rejection_reason"]) == (
+            "draft",
+            "Pegelstand fehlt",
+        )
+        not_approver = await client.post(
+            f"/api/v1/alerts/{alert['id']}/reject", json={"reason": "nein"}, headers=_auth(anna)
+        )
+        assert not_approver.status_code == 403
+        resent = await client.post(f"/api/v1/alerts/{draft['id']}/publish", headers=_auth(anna))
+        assert resent.json()["state"] == "awaiting_approval"
+
         # a second person approves: published, exactly one event
         approved = await client.post(f"/api/v1/alerts/{alert['id']}/approve", headers=_auth(bernd))
         assert approved.status_code == 200, approved.text

@@ -215,6 +215,38 @@ async def check_login(
     return doc, False
 
 
+class LoginGuard:
+    """Slows down password guessing: at most `limit` failed sign-ins per account (tenant and
+    user name) within `window_s`; then sign-in is refused until the window has passed, even
+    with the right password. Counters live in Redis with expiry."""
+
+    def __init__(
+        self, redis: Redis, *, limit: int, window_s: int, prefix: str = "sirene:pub:login"
+    ) -> None:
+        self._redis = redis
+        self._limit = limit
+        self._window_s = window_s
+        self._prefix = prefix
+
+    def _key(self, tenant: str, username: str) -> str:
+        account = "\x1f".join((tenant, username))
+        return f"{self._prefix}:{token_hash(account)}"
+
+    async def blocked(self, tenant: str, username: str) -> bool:
+        raw = await self._redis.get(self._key(tenant, username))
+        return raw is not None and int(raw) >= self._limit
+
+    async def failed(self, tenant: str, username: str) -> None:
+        key = self._key(tenant, username)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, self._window_s, nx=True)
+        await pipe.execute()
+
+    async def succeeded(self, tenant: str, username: str) -> None:
+        await self._redis.delete(self._key(tenant, username))
+
+
 class Sessions:
     """Console sessions in Redis: an opaque cookie value → who, with an idle expiry. Only the
     hash of the cookie value is a Redis key, so a Redis dump holds no usable session."""

@@ -20,7 +20,7 @@ from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
 
 from . import accounts, cap, service
-from .accounts import Principal, Sessions, require
+from .accounts import LoginGuard, Principal, Sessions, require
 from .alert_templates import TEMPLATES
 from .errors import MESSAGES
 from .metrics import REJECTED_INPUT
@@ -32,6 +32,7 @@ from .models import (
     AuditOut,
     CancelIn,
     ProgressOut,
+    RejectIn,
     StaffIn,
     StaffOut,
     TemplateOut,
@@ -53,6 +54,7 @@ class Context:
     repo: Repository
     relay: OutboxRelay
     sessions: Sessions
+    logins: LoginGuard
     http: httpx.AsyncClient
 
 
@@ -132,6 +134,17 @@ async def approve_alert(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> A
         principal=staff,
         alert_id=alert_id,
         default_duration_s=ctx.settings.default_duration_s,
+    )
+    return _out(doc)
+
+
+@router.post("/alerts/{alert_id}/reject")
+async def reject_alert(
+    alert_id: IdPath, body: RejectIn, staff: StaffDep, ctx: ContextDep
+) -> AlertOut:
+    """An approver sends an alert waiting for approval back to draft, with a reason."""
+    doc = await service.reject_alert(
+        repo=ctx.repo, principal=staff, alert_id=alert_id, reason=body.reason
     )
     return _out(doc)
 

@@ -15,7 +15,7 @@ from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import ALERT_FANOUT, ALERT_PUBLISHED, DEAD_LETTER, DELIVERY_RECEIPT
 
 from . import metrics
-from .accounts import Sessions
+from .accounts import LoginGuard, Sessions
 from .api import Context, install_error_handlers, router, staff_router
 from .console import install_console
 from .handlers import register_handlers
@@ -73,6 +73,9 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
         repo=repo,
         relay=relay,
         sessions=Sessions(infra.redis, ttl_s=settings.session_ttl_s),
+        logins=LoginGuard(
+            infra.redis, limit=settings.login_max_failures, window_s=settings.login_window_s
+        ),
         http=http,
     )
     app.state.infra = infra

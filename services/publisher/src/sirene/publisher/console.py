@@ -67,6 +67,7 @@ ACTION_LABELS = {
     "cancelled": "aufgehoben",
     "updated": "aktualisiert",
     "withdrawn": "zurückgezogen",
+    "rejected": "abgelehnt (zurück in den Entwurf)",
     "imported": "aus CAP importiert",
     "expired": "abgelaufen (nicht gesendet)",
     "staff_created": "Konto angelegt",
@@ -202,14 +203,22 @@ async def login(
     password: Annotated[str, Form(max_length=256)],
     code: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
+    tenant, username = tenant.strip().lower(), username.strip().lower()
+    if await ctx.logins.blocked(tenant, username):
+        return _page(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            tenant=tenant,
+            username=username,
+            error=MESSAGES.message("login_blocked", "de"),
+        )
     found = await accounts.check_login(
-        repo=ctx.repo,
-        tenant=tenant.strip().lower(),
-        username=username.strip().lower(),
-        password=password,
-        code=code or None,
+        repo=ctx.repo, tenant=tenant, username=username, password=password, code=code or None
     )
     if found is None:
+        await ctx.logins.failed(tenant, username)
         return _page(
             request,
             "login.html",
@@ -220,6 +229,7 @@ async def login(
             error=MESSAGES.message("login_failed", "de"),
         )
     doc, mfa = found
+    await ctx.logins.succeeded(tenant, username)
     token = await ctx.sessions.open(tenant=doc["tenant"], staff_id=doc["id"], mfa=mfa)
     principal = await ctx.sessions.principal(repo=ctx.repo, token=token)
     if principal is not None:
@@ -499,6 +509,29 @@ async def send(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleD
 @router.post("/alerts/{alert_id}/approve")
 async def approve(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep) -> Response:
     return await _act(request, ctx, me, alert_id, "approve")
+
+
+@router.post("/alerts/{alert_id}/reject")
+async def reject(
+    alert_id: IdPath,
+    request: Request,
+    ctx: ContextDep,
+    me: ConsoleDep,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    try:
+        if len(reason.strip()) < 3:
+            raise InvalidInputError(("body", "reason"), "rejected_needs_reason")
+        await service.reject_alert(
+            repo=ctx.repo, principal=me, alert_id=alert_id, reason=reason.strip()
+        )
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        return await _detail(
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(exc)
+        )
+    return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
 
 @router.post("/alerts/{alert_id}/cancel")

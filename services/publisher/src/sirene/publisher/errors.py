@@ -93,6 +93,14 @@ MESSAGES = Catalogue(
             "Anmeldung fehlgeschlagen: Benutzername, Passwort oder Einmalcode falsch.",
             "Sign-in failed: wrong user name, password or one-time code.",
         ),
+        "login_blocked": (
+            "Zu viele Fehlversuche für dieses Konto. Bitte versuchen Sie es später erneut.",
+            "Too many failed attempts for this account. Please try again later.",
+        ),
+        "rejected_needs_reason": (
+            "Bitte geben Sie einen Grund für die Ablehnung an.",
+            "Please give a reason for the rejection.",
+        ),
         "username_taken": (
             "Den Benutzernamen gibt es in diesem Mandanten schon.",
             "This user name already exists in this tenant.",

@@ -101,6 +101,14 @@ class AlertUpdateIn(BaseModel):
     publish: bool = Field(default=True, description="Send right away (default).")
 
 
+class RejectIn(BaseModel):
+    """Why an approver sends an alert back to draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
 class CancelIn(BaseModel):
     """Optional own texts of a Cancel (default: the prefilled all-clear texts)."""
 
@@ -148,6 +156,8 @@ class AlertOut(BaseModel):
     approved_by: str | None = None
     approved_by_name: str | None = None
     approved_at: datetime | None = None
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
     cancelled_by: str | None = Field(default=None, description="Id of the Cancel, if any.")
     superseded_by: str | None = Field(default=None, description="Id of the latest Update.")
     sms_segments: dict[Language, int] = Field(

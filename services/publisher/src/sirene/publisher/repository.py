@@ -90,13 +90,6 @@ class Repository:
         )
         return [doc async for doc in cursor]
 
-    async def next_scheduled(self) -> datetime | None:
-        """The earliest effective time of any scheduled alert."""
-        doc = await self.alerts.find_one(
-            {"state": "scheduled"}, sort=[("effective", ASCENDING)], projection={"effective": 1}
-        )
-        return doc["effective"] if doc else None
-
     async def mark(self, tenant: str, alert_id: str, changes: Document) -> None:
         """Sets fields on the tenant's alert (links such as `cancelled_by`)."""
         await self.alerts.update_one({"tenant": tenant, "id": alert_id}, {"$set": changes})

@@ -373,6 +373,36 @@ async def approve_alert(
     return updated
 
 
+async def reject_alert(
+    *, repo: Repository, principal: Principal, alert_id: str, reason: str
+) -> Document:
+    """An approver sends an alert that waits for approval back to draft, with a reason (the
+    author corrects it and sends it again)."""
+    doc = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+    require(principal, Role.APPROVER)
+    if doc["state"] != "awaiting_approval":
+        raise ConflictError("not_awaiting_approval", state=doc["state"])
+    changes: Document = {
+        "state": "draft",
+        "rejected_by": principal.id,
+        "rejection_reason": reason,
+        "submitted_by": None,
+        "updated_at": utcnow(),
+    }
+    updated = await repo.transition(
+        principal.tenant,
+        alert_id,
+        state="awaiting_approval",
+        version=doc["version"],
+        changes=changes,
+    )
+    if updated is None:
+        current = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+        raise ConflictError("not_awaiting_approval", state=current["state"])
+    await _audit(repo, principal, "rejected", updated, reason=reason)
+    return updated
+
+
 CANCEL_DURATION_MINUTES = 60
 """How long a Cancel stays deliverable (a late all-clear is pointless)."""
 

@@ -35,6 +35,12 @@ class PublisherSettings(StaffTokensSettings):
     session_ttl_s: int = Field(
         default=8 * 3600, ge=300, description="Console sessions expire after this idle time."
     )
+    login_max_failures: int = Field(
+        default=10, ge=3, le=100, description="Failed console sign-ins per account per window."
+    )
+    login_window_s: int = Field(
+        default=900, ge=60, description="Window of the failed sign-in limit (then blocked)."
+    )
     fanout_url: str = Field(
         default="http://127.0.0.1:8003",
         description="The fanout's HTTP API (recipient estimates before sending).",
