@@ -135,6 +135,15 @@ async def test_console_sign_in_sessions_csrf_and_totp(sirene_infra: InfraUrls) -
         assert "ÜBUNG: Sturm" in detail.text
         assert "mode-exercise" in detail.text
 
+        # an attachment uploaded in the console is listed on the draft
+        uploaded = await client.post(
+            saved.headers["location"] + "/attachments",
+            data={"csrf": csrf},
+            files={"file": ("Lageplan.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        )
+        assert uploaded.status_code == 303, uploaded.text
+        assert "Lageplan.pdf" in (await client.get(saved.headers["location"])).text
+
         # the tenant requires a second factor: the password-only session may not send warnings
         await client.put("/api/v1/settings", json={"require_totp": True}, headers=admin)
         refused = await client.post("/console/alerts", data=form | {"csrf": csrf})

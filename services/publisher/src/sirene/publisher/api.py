@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime
@@ -183,6 +193,63 @@ async def update_alert(
         default_duration_s=ctx.settings.default_duration_s,
     )
     return _out(doc)
+
+
+@router.post("/alerts/{alert_id}/attachments", status_code=status.HTTP_201_CREATED)
+async def add_attachment(
+    alert_id: IdPath, file: UploadFile, staff: StaffDep, ctx: ContextDep
+) -> AlertOut:
+    """Adds an image (JPEG, PNG; metadata stripped) or PDF to a draft (multipart `file`)."""
+    limit = ctx.settings.attachment_max_mib * 1024 * 1024
+    data = await file.read(limit + 1)
+    doc = await service.add_attachment(
+        repo=ctx.repo,
+        principal=staff,
+        alert_id=alert_id,
+        filename=file.filename or "anhang",
+        data=data,
+        max_mib=ctx.settings.attachment_max_mib,
+        max_count=ctx.settings.attachments_per_alert,
+        base_url=ctx.settings.base_url,
+    )
+    return _out(doc)
+
+
+@router.get("/alerts/{alert_id}/attachments/{file_id}", response_class=Response)
+async def get_attachment(
+    alert_id: IdPath, file_id: IdPath, staff: StaffDep, ctx: ContextDep
+) -> Response:
+    """An attachment of the tenant's alert."""
+    entry, data = await service.staff_attachment(
+        repo=ctx.repo, tenant=staff.tenant, alert_id=alert_id, file_id=file_id
+    )
+    return attachment_response(entry, data)
+
+
+def attachment_response(entry: dict[str, object], data: bytes) -> Response:
+    """The file with a safe type, name and no sniffing."""
+    return Response(
+        data,
+        media_type=str(entry["content_type"]),
+        headers={
+            "Content-Disposition": f'inline; filename="{entry["filename"]}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'",
+        },
+    )
+
+
+public_router = APIRouter(prefix="/public", tags=["public"])
+
+
+@public_router.get("/attachments/{file_id}/{filename}", response_class=Response)
+async def public_attachment(file_id: IdPath, ctx: ContextDep) -> Response:
+    """An attachment for citizens (the link in push and e-mail): only while its alert is
+    published; the id is a random 128-bit value (the file name in the path is cosmetic)."""
+    entry, data = await service.public_attachment(repo=ctx.repo, file_id=file_id)
+    response = attachment_response(entry, data)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @router.get("/alerts")

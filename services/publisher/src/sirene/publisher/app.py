@@ -16,7 +16,7 @@ from sirene.schemas import ALERT_FANOUT, ALERT_PUBLISHED, DEAD_LETTER, DELIVERY_
 
 from . import metrics
 from .accounts import LoginGuard, Sessions
-from .api import Context, install_error_handlers, router, staff_router
+from .api import Context, install_error_handlers, public_router, router, staff_router
 from .console import install_console
 from .handlers import register_handlers
 from .repository import Repository
@@ -82,6 +82,7 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
     app.include_router(ops_router(infra))
     app.include_router(router)
     app.include_router(staff_router)
+    app.include_router(public_router)
     install_console(app, assets_dir=settings.assets_dir)
     install_error_handlers(app)
     return app

@@ -30,7 +30,7 @@ from sirene.schemas import AlertStatus, Channel, Language, ReceiptStatus
 from . import accounts, cap, service
 from .accounts import Principal
 from .alert_templates import TEMPLATES
-from .api import Context, ContextDep
+from .api import Context, ContextDep, attachment_response
 from .errors import MESSAGES
 from .models import AlertIn, AlertUpdateIn, ProgressOut
 from .roles import Role
@@ -68,6 +68,7 @@ ACTION_LABELS = {
     "updated": "aktualisiert",
     "withdrawn": "zurückgezogen",
     "rejected": "abgelehnt (zurück in den Entwurf)",
+    "attachment_added": "Anhang hinzugefügt",
     "imported": "aus CAP importiert",
     "expired": "abgelaufen (nicht gesendet)",
     "staff_created": "Konto angelegt",
@@ -509,6 +510,41 @@ async def send(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleD
 @router.post("/alerts/{alert_id}/approve")
 async def approve(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep) -> Response:
     return await _act(request, ctx, me, alert_id, "approve")
+
+
+@router.post("/alerts/{alert_id}/attachments")
+async def attach(
+    alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep, file: UploadFile
+) -> Response:
+    limit = ctx.settings.attachment_max_mib * 1024 * 1024
+    try:
+        await service.add_attachment(
+            repo=ctx.repo,
+            principal=me,
+            alert_id=alert_id,
+            filename=file.filename or "anhang",
+            data=await file.read(limit + 1),
+            max_mib=ctx.settings.attachment_max_mib,
+            max_count=ctx.settings.attachments_per_alert,
+            base_url=ctx.settings.base_url,
+        )
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        return await _detail(
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(exc)
+        )
+    return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
+
+
+@router.get("/alerts/{alert_id}/attachments/{file_id}")
+async def attachment(
+    alert_id: IdPath, file_id: IdPath, ctx: ContextDep, me: ConsoleDep
+) -> Response:
+    entry, data = await service.staff_attachment(
+        repo=ctx.repo, tenant=me.tenant, alert_id=alert_id, file_id=file_id
+    )
+    return attachment_response(entry, data)
 
 
 @router.post("/alerts/{alert_id}/reject")

@@ -101,6 +101,24 @@ MESSAGES = Catalogue(
             "Bitte geben Sie einen Grund für die Ablehnung an.",
             "Please give a reason for the rejection.",
         ),
+        "attachment_empty": ("Die Datei ist leer.", "The file is empty."),
+        "attachment_too_large": (
+            "Die Datei ist zu groß (höchstens {limit} MiB, Bilder höchstens 40 Megapixel).",
+            "The file is too large (at most {limit} MiB, images at most 40 megapixels).",
+        ),
+        "attachment_type": (
+            "Erlaubt sind Bilder (JPEG, PNG) und PDF-Dateien.",
+            "Allowed are images (JPEG, PNG) and PDF files.",
+        ),
+        "attachment_unreadable": (
+            "Das Bild lässt sich nicht lesen.",
+            "The image cannot be read.",
+        ),
+        "attachment_not_draft": (
+            "Anhänge können nur Entwürfen hinzugefügt werden, höchstens {count} je Meldung.",
+            "Attachments can only be added to drafts, at most {count} per alert.",
+        ),
+        "attachment_not_found": ("Anhang nicht gefunden.", "Attachment not found."),
         "username_taken": (
             "Den Benutzernamen gibt es in diesem Mandanten schon.",
             "This user name already exists in this tenant.",

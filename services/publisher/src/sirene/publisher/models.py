@@ -128,6 +128,16 @@ class FanoutOut(BaseModel):
     completed_at: datetime
 
 
+class AttachmentOut(BaseModel):
+    """An attachment: public link (works while the alert is published), type, size."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
 class AlertOut(BaseModel):
     """A stored alert as staff see it."""
 
@@ -160,6 +170,9 @@ class AlertOut(BaseModel):
     rejection_reason: str | None = None
     cancelled_by: str | None = Field(default=None, description="Id of the Cancel, if any.")
     superseded_by: str | None = Field(default=None, description="Id of the latest Update.")
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="Images and files, linked in push and e-mail."
+    )
     sms_segments: dict[Language, int] = Field(
         default_factory=dict, description="SMS segments per language (warn above 3)."
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,6 +28,7 @@ class Repository:
         self.staff: AsyncCollection[Document] = db["staff"]
         self.tenants: AsyncCollection[Document] = db["tenant_settings"]
         self.audit: AsyncCollection[Document] = db["audit"]
+        self.files = AsyncGridFSBucket(db, bucket_name="attachments")
 
     async def ensure_indexes(self) -> None:
         """Creates the indexes (idempotent; called at startup)."""
@@ -47,6 +49,7 @@ class Repository:
             [("tenant", ASCENDING), ("username", ASCENDING)], unique=True, name="tenant_username"
         )
         await self.staff.create_index([("api_token_hashes", ASCENDING)], name="api_tokens")
+        await self.alerts.create_index([("attachments.id", ASCENDING)], name="attachments")
         await self.audit.create_index([("tenant", ASCENDING), ("at", DESCENDING)], name="tenant_at")
         await self.audit.create_index(
             [("tenant", ASCENDING), ("alert_id", ASCENDING)], name="tenant_alert"
@@ -93,6 +96,39 @@ class Repository:
     async def mark(self, tenant: str, alert_id: str, changes: Document) -> None:
         """Sets fields on the tenant's alert (links such as `cancelled_by`)."""
         await self.alerts.update_one({"tenant": tenant, "id": alert_id}, {"$set": changes})
+
+    async def store_file(
+        self, file_id: str, filename: str, data: bytes, metadata: Document
+    ) -> None:
+        """Stores an attachment's content in GridFS."""
+        await self.files.upload_from_stream_with_id(file_id, filename, data, metadata=metadata)
+
+    async def read_file(self, file_id: str) -> bytes:
+        """An attachment's content."""
+        stream = await self.files.open_download_stream(file_id)
+        return await stream.read()
+
+    async def delete_file(self, file_id: str) -> None:
+        await self.files.delete(file_id)
+
+    async def attach(
+        self, tenant: str, alert_id: str, entry: Document, *, max_count: int
+    ) -> Document | None:
+        """Adds an attachment entry to a draft with fewer than `max_count` attachments."""
+        return await self.alerts.find_one_and_update(
+            {
+                "tenant": tenant,
+                "id": alert_id,
+                "state": "draft",
+                f"attachments.{max_count - 1}": {"$exists": False},
+            },
+            {"$push": {"attachments": entry}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def alert_with_attachment(self, file_id: str) -> Document | None:
+        """The alert an attachment belongs to."""
+        return await self.alerts.find_one({"attachments.id": file_id})
 
     # --- staff, tenant settings, audit ------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 from pymongo import UpdateOne
@@ -35,7 +36,7 @@ from sirene.schemas import (
     utcnow,
 )
 
-from . import cap, metrics
+from . import attachments, cap, metrics
 from .accounts import Principal, TenantPolicy, audit_entry, require, verify_totp
 from .alert_templates import cancel_texts
 from .errors import ForbiddenError
@@ -559,8 +560,29 @@ def unmarked_texts(texts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]
     return out
 
 
+ATTACHMENT_LABELS = {Language.DE: "Anhang", Language.EN: "Attachment"}
+
+
+def with_links(texts: ChannelTexts, links: list[Document], language: Language) -> ChannelTexts:
+    """Channel texts with the attachments linked in push and e-mail (never SMS or voice)."""
+    label = ATTACHMENT_LABELS.get(language, "Anhang")
+    lines = "\n".join(f"- {a['filename']}: {a['url']}" for a in links)
+    email = f"{texts.email_body or texts.push_body}\n\n{label}:\n{lines}"
+    push = f"{texts.push_body}\n{label}: {links[0]['url']}"
+    changes: dict[str, str] = {}
+    if len(email) <= 20000:
+        changes["email_body"] = email
+    if len(push) <= 1000:
+        changes["push_body"] = push
+    return texts.model_copy(update=changes)
+
+
 def alert_event(doc: Document) -> tuple[str, AlertPublished]:
     """The `alert.published` event of a published alert document, and its key."""
+    texts = {Language(k): ChannelTexts.model_validate(v) for k, v in doc["texts"].items()}
+    links: list[Document] = doc.get("attachments") or []
+    if links:
+        texts = {lang: with_links(t, links, lang) for lang, t in texts.items()}
     event = AlertPublished(
         event_id=doc["outbox"]["event_id"],
         tenant_id=doc["tenant"],
@@ -574,7 +596,7 @@ def alert_event(doc: Document) -> tuple[str, AlertPublished]:
         certainty=doc["certainty"],
         category=doc["category"],
         lane=Lane(doc["lane"]),
-        texts={Language(k): ChannelTexts.model_validate(v) for k, v in doc["texts"].items()},
+        texts=texts,
         audience=Audience.model_validate(doc["audience"]),
         effective=doc["effective"],
         expires=doc["expires"],
@@ -788,3 +810,67 @@ async def confirm_totp(*, repo: Repository, principal: Principal, code: str) -> 
 
 async def _audit_staff(repo: Repository, principal: Principal, action: str) -> None:
     await repo.add_audit(audit_entry(principal, action, staff_id=principal.id))
+
+
+async def add_attachment(
+    *,
+    repo: Repository,
+    principal: Principal,
+    alert_id: str,
+    filename: str,
+    data: bytes,
+    max_mib: int,
+    max_count: int,
+    base_url: str,
+) -> Document:
+    """Adds an image or PDF to a draft (type from the content, image metadata stripped,
+    stored in GridFS). It is linked in the push and e-mail texts when the alert goes out."""
+    doc = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+    check_may_send(principal, severity=Severity(doc["severity"]), urgency=Urgency(doc["urgency"]))
+    if doc["state"] != "draft":
+        raise ConflictError("attachment_not_draft", count=max_count)
+    try:
+        prepared = attachments.prepare(data, filename, max_bytes=max_mib * 1024 * 1024)
+    except attachments.AttachmentError as exc:
+        raise InvalidInputError(("body", "file"), exc.code, limit=max_mib) from None
+    file_id = new_id()
+    entry: Document = {
+        "id": file_id,
+        "filename": prepared.filename,
+        "content_type": prepared.content_type,
+        "size": len(prepared.data),
+        "sha256": prepared.sha256,
+        "url": f"{base_url}/public/attachments/{file_id}/{quote(prepared.filename)}",
+    }
+    metadata = {
+        "tenant": principal.tenant,
+        "alert_id": alert_id,
+        "content_type": entry["content_type"],
+    }
+    await repo.store_file(file_id, prepared.filename, prepared.data, metadata)
+    updated = await repo.attach(principal.tenant, alert_id, entry, max_count=max_count)
+    if updated is None:
+        await repo.delete_file(file_id)
+        raise ConflictError("attachment_not_draft", count=max_count)
+    await _audit(repo, principal, "attachment_added", updated, filename=prepared.filename)
+    return updated
+
+
+async def staff_attachment(
+    *, repo: Repository, tenant: str, alert_id: str, file_id: str
+) -> tuple[Document, bytes]:
+    """An attachment of the tenant's alert, for staff."""
+    doc = await get_alert(repo=repo, tenant=tenant, alert_id=alert_id)
+    entry = next((a for a in doc.get("attachments") or [] if a["id"] == file_id), None)
+    if entry is None:
+        raise NotFoundError("attachment_not_found")
+    return entry, await repo.read_file(file_id)
+
+
+async def public_attachment(*, repo: Repository, file_id: str) -> tuple[Document, bytes]:
+    """An attachment for citizens: only while its alert is published."""
+    doc = await repo.alert_with_attachment(file_id)
+    if doc is None or doc["state"] != "published" or doc.get("cancelled_by"):
+        raise NotFoundError("attachment_not_found")
+    entry = next(a for a in doc["attachments"] if a["id"] == file_id)
+    return entry, await repo.read_file(file_id)

@@ -50,6 +50,10 @@ class PublisherSettings(StaffTokensSettings):
         description="Folder holding the console's npm packages (@kern-ux/native, htmx.org); "
         "default: services/publisher/web/node_modules of the source tree.",
     )
+    attachment_max_mib: int = Field(
+        default=10, ge=1, le=100, description="Largest attachment (MiB)."
+    )
+    attachments_per_alert: int = Field(default=5, ge=1, le=20, description="Attachments per alert.")
     cap_sender_domain: str = Field(
         default="sirene.invalid",
         pattern=r"^[a-z0-9.-]+$",
