@@ -5,7 +5,7 @@ UV := .local/tools/bin/uv
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check dashboards dashboards-check config-docs config-docs-check logs clean bench-channels bench-fanout
+.PHONY: help install up down status seed test test-unit lint format typecheck schemas schemas-check compose-check k8s k8s-check dashboards dashboards-check config-docs config-docs-check logs clean bench-channels bench-fanout bench-publish
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,3 +81,6 @@ logs: ## Follow the logs of the local stack
 
 clean: down ## Stop everything and delete local data (keeps downloads and builds)
 	@rm -rf .local/kafka/data .local/ferretdb .local/redis .local/run .local/logs
+
+bench-publish: up ## Time from "Senden" (API publish) to the first delivery at the simulator; median of 10 runs → bench/RESULTS.md
+	@$(PY) bench/publish.py

@@ -10,6 +10,7 @@
 #   Prometheus (Debian package) → prometheus, promtool on PATH
 #   Chromium (Debian package)   → /usr/bin/chromium, driven by Playwright in browser tests
 #   Leaflet (npm ci)            → services/issues/node_modules/ (portal map, served locally)
+#   Console assets (npm ci)     → services/publisher/web/node_modules (KERN UX, htmx)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -82,3 +83,13 @@ if [[ "$(cat "$portal/node_modules/.sirene-lock" 2>/dev/null)" != "$lock_hash" ]
 fi
 leaflet_version="$(node -p "require('$portal/node_modules/leaflet/package.json').version")"
 echo "    leaflet ${leaflet_version}"
+
+step "Staff console assets (npm ci: KERN UX, htmx; served by the publisher, never from a CDN)"
+console_web="$root/services/publisher/web"
+need npm "Node.js + npm install the console's front-end packages"
+lock_hash="$(sha256sum "$console_web/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$console_web/node_modules/.sirene-lock" 2>/dev/null)" != "$lock_hash" ]]; then
+  (cd "$console_web" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" > "$console_web/node_modules/.sirene-lock"
+fi
+echo "    $(cd "$console_web" && node -p "'@kern-ux/native ' + require('@kern-ux/native/package.json').version + ', htmx.org ' + require('htmx.org/package.json').version")"

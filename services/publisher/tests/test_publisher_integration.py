@@ -17,9 +17,11 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.publisher.accounts import API_PRINCIPAL, Principal
 from sirene.publisher.app import create_app
 from sirene.publisher.models import AlertIn
 from sirene.publisher.repository import Repository
+from sirene.publisher.roles import Role
 from sirene.publisher.service import create_alert
 from sirene.publisher.settings import PublisherSettings
 from sirene.runtime import Infra, create_mongo_client
@@ -77,7 +79,7 @@ def _auth(token: str) -> dict[str, str]:
 def _alert(**overrides: Any) -> dict[str, Any]:
     return {
         "status": "Exercise",
-        "severity": "Severe",
+        "severity": "Moderate",  # no four-eyes approval needed (see test_workflow_integration)
         "urgency": "Immediate",
         "certainty": "Likely",
         "category": "Met",
@@ -160,7 +162,9 @@ async def test_pending_outbox_is_relayed_after_a_restart(sirene_infra: InfraUrls
         doc = await create_alert(
             repo=repo,
             wake=lambda: None,
-            tenant=tenant,
+            principal=Principal(
+                tenant=tenant, id=API_PRINCIPAL, name="API", roles=frozenset({Role.ALERTER})
+            ),
             body=AlertIn.model_validate(_alert(status="Test")),
             default_duration_s=3600,
         )

@@ -9,11 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
+from sirene.publisher.accounts import API_PRINCIPAL, Principal
+from sirene.publisher.api import staff_principal
 from sirene.publisher.app import create_app
+from sirene.publisher.roles import Role
 from sirene.publisher.service import (
     FINAL_RANK,
     STATUS_CODE,
     STATUS_OF_CODE,
+    _check_times,
     lane_for,
     mark_texts,
     schedule,
@@ -115,8 +119,18 @@ def test_schedule_uses_expires_then_duration_then_default() -> None:
 AUTH = {"Authorization": "Bearer dev-token-musterstadt"}
 
 
+API_CALLER = Principal(
+    tenant="musterstadt",
+    id=API_PRINCIPAL,
+    name="API",
+    roles=frozenset({Role.ADMIN, Role.ALERTER, Role.EDITOR}),
+)
+
+
 async def _call(method: str, path: str, **kwargs: Any) -> httpx.Response:
     app = create_app(PublisherSettings())  # no lifespan: nothing connects
+    if "headers" in kwargs:  # a signed-in caller without looking up the tenant's policy
+        app.dependency_overrides[staff_principal] = lambda: API_CALLER
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         return await client.request(method, path, **kwargs)
@@ -139,7 +153,7 @@ async def test_without_token_401() -> None:
     ("overrides", "loc", "reason"),
     [
         ({"texts": {"en": _texts().model_dump(exclude_none=True)}}, ["body", "texts"], "Deutsch"),
-        ({"msg_type": "Cancel"}, ["body", "msg_type"], "Alert"),
+        ({"msg_type": "Cancel"}, ["body", "msg_type"], "ursprünglichen Meldung"),
         (
             {"expires": "2030-01-01T00:00:00Z", "duration_minutes": 10},
             ["body", "expires"],
@@ -175,14 +189,9 @@ async def test_schema_violations_get_422(overrides: dict[str, Any]) -> None:
     assert response.json()["detail"][0]["msg"]
 
 
-def test_a_future_effective_time_is_refused_until_scheduling_exists() -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from sirene.publisher.service import _check_times
-    from sirene.runtime.errors import InvalidInputError
-
+def test_publication_can_be_scheduled_up_to_90_days_ahead() -> None:
     now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     with pytest.raises(InvalidInputError) as info:
-        _check_times(effective=now + timedelta(hours=2), expires=None, duration=60, now=now)
-    assert info.value.code == "scheduling_unsupported"
-    _check_times(effective=now + timedelta(seconds=30), expires=None, duration=60, now=now)
+        _check_times(effective=now + timedelta(days=91), expires=None, duration=60, now=now)
+    assert info.value.code == "schedule_too_far"
+    _check_times(effective=now + timedelta(days=89), expires=None, duration=60, now=now)

@@ -57,6 +57,7 @@ def seed() -> dict[str, int]:
     subscriptions = service_named("subscriptions").url(DEV)
     created = demo.seed(subscriptions)
     demo.wait_until_routable(subscriptions, service_named("fanout").url(DEV))
+    created |= demo.seed_staff(service_named("publisher").url(DEV))
     return created
 
 
@@ -82,6 +83,10 @@ def up(*, with_seed: bool) -> None:
     echo(f"  {'redis':<16} {DEV.redis_url}")
     echo(f"  {'prometheus':<16} {prometheus_url(DEV)}  (alert rules: deploy/prometheus/rules/)")
     echo(f"\nStaff API token of the demo tenant: {demo.DEV_TOKEN}")
+    echo(
+        f"Staff console: {service_named('publisher').url(DEV)}/console/ (Kommune musterstadt; "
+        f"users {', '.join(u for u, _, _ in demo.STAFF)}; password {demo.STAFF_PASSWORD})"
+    )
     echo(f"Logs: {DEV.logs}/  ·  stop everything: make down")
 
 

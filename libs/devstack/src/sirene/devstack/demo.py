@@ -19,6 +19,17 @@ TOPICS = [
     ("freibad", "Freibad", "Öffnungszeiten und Schließungen des Freibads.", False),
     ("abfall", "Abfall", "Änderungen im Abfallkalender.", False),
 ]
+STAFF = [
+    ("anna", "Anna Alarm", ["alerter", "editor"]),
+    ("bernd", "Bernd Freigabe", ["approver"]),
+    ("clara", "Clara Redaktion", ["editor"]),
+    ("verwaltung", "Verwaltung (Admin)", ["admin"]),
+]
+"""Demo staff of the publisher console: user name, display name, roles."""
+STAFF_PASSWORD = "musterstadt-demo-passwort"  # noqa: S105 - development demo password
+DEMO_TEMPLATES = ["unwetter", "hochwasser", "trinkwasser", "stromausfall", "vermisst", "entwarnung"]
+"""Templates the demo seeds a draft of (the "seeded alerts")."""
+
 DISTRICTS = ["Altstadt", "Nordviertel", "Südfeld", "Bahnhofsviertel", "Am See"]
 
 # channel profiles with their share of the demo population
@@ -137,3 +148,46 @@ def _pending_profiles(client: httpx.Client, subscriptions_url: str) -> int:
         after = page.get("next_after")
         if not page["items"] or not after:
             return pending
+
+
+def seed_staff(publisher_url: str) -> dict[str, int]:
+    """Sets the demo tenant's policy (four-eyes for Extreme/Severe, its display name), creates
+    the demo staff accounts and one draft per warning template, through the publisher API
+    with the tenant's integration token (idempotent)."""
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    created = {"staff": 0, "alerts": 0}
+    with httpx.Client(base_url=publisher_url, headers=headers, timeout=30) as client:
+        client.put(
+            "/api/v1/settings",
+            json={
+                "four_eyes": ["Extreme", "Severe"],
+                "require_totp": False,
+                "display_name": "Musterstadt",
+            },
+        ).raise_for_status()
+        for username, display_name, roles in STAFF:
+            response = client.post(
+                "/api/v1/staff",
+                json={
+                    "username": username,
+                    "display_name": display_name,
+                    "password": STAFF_PASSWORD,
+                    "roles": roles,
+                },
+            )
+            if response.status_code == 201:
+                created["staff"] += 1
+            elif response.status_code != 409:
+                response.raise_for_status()
+        existing = {a["headline"] for a in client.get("/api/v1/alerts?limit=200").json()["items"]}
+        templates = {t["id"]: t for t in client.get("/api/v1/templates").json()}
+        for template_id in DEMO_TEMPLATES:
+            body = {
+                **templates[template_id]["body"],
+                "audience": {"topics": ["gefahrenhinweise"]},
+            }
+            if body["texts"]["de"]["headline"] in existing:
+                continue
+            client.post("/api/v1/alerts", json=body).raise_for_status()
+            created["alerts"] += 1
+    return created

@@ -21,6 +21,7 @@ from sirene.schemas import (
 )
 
 from .api import index_router
+from .estimate import estimate_router
 from .handlers import ProfileFollower, register_alert_handlers
 from .notifications import TOPICS as NOTIFICATION_TOPICS
 from .notifications import register_notification_handlers
@@ -67,6 +68,7 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     app = FastAPI(title="Sirene fanout", lifespan=lifespan)
     app.include_router(ops_router(infra))
     app.include_router(index_router(follower))
+    app.include_router(estimate_router(index, chunk_size=settings.chunk_size))
     app.state.infra = infra
     app.state.index = index
     app.state.gate = gate

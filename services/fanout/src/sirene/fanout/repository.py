@@ -24,7 +24,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,7 +32,7 @@ from aiokafka.partitioner import murmur2
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from sirene.schemas import CitizenProfile, Language
+from sirene.schemas import CitizenProfile, Language, utcnow
 
 LAYOUT_VERSION = "v2"
 
@@ -126,6 +126,10 @@ return 0
 """
 
 
+RECIPIENTS_KEPT_AFTER_EXPIRY = timedelta(days=2)
+"""An Update or Cancel of an alert that expired longer ago has nobody left to warn."""
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """An alert's expansion as recorded in Redis."""
@@ -176,6 +180,10 @@ class AudienceIndex:
     def lease_key(self) -> str:
         """The follower lease."""
         return f"{self.prefix}:follower"
+
+    def _rcpt(self, tenant: str, alert_id: str, bucket: int) -> str:
+        """Who an alert reached (one set per bucket, like the audience)."""
+        return f"{self.prefix}:rcpt:{tenant}:{alert_id}:{bucket}"
 
     def _run(self, alert_id: str) -> str:
         return f"{self.prefix}:run:{alert_id}"
@@ -304,19 +312,36 @@ class AudienceIndex:
     # --- audience ------------------------------------------------------------------------------
 
     def _sources(
-        self, tenant: str, *, everyone: bool, topics: Iterable[str], bucket: int
+        self,
+        tenant: str,
+        *,
+        everyone: bool,
+        topics: Iterable[str],
+        bucket: int,
+        recipients_of: str | None = None,
     ) -> list[str]:
+        if recipients_of is not None:  # an Update/Cancel: exactly who the original reached
+            return [self._rcpt(tenant, recipients_of, bucket)]
         if everyone:
             return [self._all(tenant, bucket)]
         return [self._topic(tenant, t, bucket) for t in sorted(set(topics))]
 
-    async def audience_size(self, tenant: str, *, everyone: bool, topics: Iterable[str]) -> int:
+    async def audience_size(
+        self,
+        tenant: str,
+        *,
+        everyone: bool,
+        topics: Iterable[str],
+        recipients_of: str | None = None,
+    ) -> int:
         """An upper bound of the audience (citizens in several topics count once per topic),
         from set sizes only — used to choose how many shards an alert gets."""
         topics = list(topics)
         pipe = self.redis.pipeline(transaction=False)
         for bucket in range(self.buckets):
-            for source in self._sources(tenant, everyone=everyone, topics=topics, bucket=bucket):
+            for source in self._sources(
+                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
+            ):
                 pipe.scard(source)
         return sum(int(n) for n in await pipe.execute())
 
@@ -337,6 +362,7 @@ class AudienceIndex:
         chunk_size: int,
         shard: int = 0,
         shards: int = 1,
+        recipients_of: str | None = None,
     ) -> AsyncIterator[list[Recipient]]:
         """Streams one shard of the audience in chunks of about `chunk_size` (never all at
         once). A citizen comes once per shard even if in several targeted topics (or returned
@@ -347,7 +373,9 @@ class AudienceIndex:
         topics = list(topics)
         for bucket in range(shard, self.buckets, shards):
             seen: set[str] = set()
-            for source in self._sources(tenant, everyone=everyone, topics=topics, bucket=bucket):
+            for source in self._sources(
+                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
+            ):
                 cursor = 0
                 while True:
                     cursor, members = await self.redis.sscan(source, cursor, count=chunk_size)
@@ -367,6 +395,25 @@ class AudienceIndex:
                         break
 
     # --- per-alert bookkeeping --------------------------------------------------------------
+
+    async def record_recipients(
+        self, tenant: str, alert_id: str, citizen_ids: Iterable[str], *, expires: datetime
+    ) -> None:
+        """Adds citizens to the alert's recipients, by bucket (idempotent, one round trip),
+        kept until `RECIPIENTS_KEPT_AFTER_EXPIRY` after the alert expires: an Update or
+        Cancel of it is expanded over exactly these citizens."""
+        by_bucket: dict[int, list[str]] = {}
+        for citizen in citizen_ids:
+            by_bucket.setdefault(self.bucket(citizen), []).append(citizen)
+        if not by_bucket:
+            return
+        ttl = max(60, int((expires - utcnow() + RECIPIENTS_KEPT_AFTER_EXPIRY).total_seconds()))
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket, members in by_bucket.items():
+            key = self._rcpt(tenant, alert_id, bucket)
+            pipe.sadd(key, *members)
+            pipe.expire(key, ttl)
+        await pipe.execute()
 
     async def begin_run(
         self, alert_id: str, *, shards: int, started_at: datetime, ttl_s: int

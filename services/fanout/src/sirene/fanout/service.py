@@ -244,7 +244,9 @@ async def expand_shard(
     Re-running it yields the same task ids."""
     result = ShardResult()
     encoder = TaskEncoder(alert)
-    districts = set(alert.audience.districts)
+    # an Update/Cancel goes to exactly the citizens the alert it references reached
+    referenced = alert.references[0] if alert.references else None
+    districts = set(alert.audience.districts) if referenced is None else set()
     partitions = {
         channel: await producer.partitions_for(topic) for channel, topic in encoder.topics.items()
     }
@@ -257,10 +259,12 @@ async def expand_shard(
             chunk_size=chunk_size,
             shard=shard,
             shards=shards,
+            recipients_of=referenced,
         ):
             if gate is not None:
                 await gate.wait_turn(alert.lane)
             records: list[Record] = []
+            reached_ids: list[str] = []
             for position, recipient in enumerate(chunk):
                 if position % 500 == 499:
                     # let heartbeats, the follower and urgent work run on a loaded machine
@@ -282,6 +286,12 @@ async def expand_shard(
                     result.expected[channel] += 1
                     reached = True
                 result.recipients += reached
+                if reached:
+                    reached_ids.append(recipient.citizen_id)
+            if reached_ids:
+                await index.record_recipients(
+                    alert.tenant_id, alert.alert_id, reached_ids, expires=alert.expires
+                )
             if records:
                 in_flight.append(await producer.send_partitioned(records))
             while len(in_flight) > max_in_flight:
@@ -314,7 +324,10 @@ async def plan_alert(
         await _summarize(producer, alert, ShardResult(), started_at)
         return 0
     size = await index.audience_size(
-        alert.tenant_id, everyone=alert.audience.everyone, topics=alert.audience.topics
+        alert.tenant_id,
+        everyone=alert.audience.everyone,
+        topics=alert.audience.topics,
+        recipients_of=alert.references[0] if alert.references else None,
     )
     run = await index.begin_run(
         alert.alert_id,

@@ -1,10 +1,13 @@
 """Composition root of the publisher: builds every client once and wires routes, consumers,
-the alert outbox relay and the lifespan."""
+the alert outbox relay, the scheduler, the staff console and the lifespan."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from sirene.runtime import Infra, infra_lifespan, ops_router
@@ -12,9 +15,12 @@ from sirene.runtime.outbox import OutboxRelay
 from sirene.schemas import ALERT_FANOUT, ALERT_PUBLISHED, DEAD_LETTER, DELIVERY_RECEIPT
 
 from . import metrics
-from .api import Context, install_error_handlers, router
+from .accounts import LoginGuard, Sessions
+from .api import Context, install_error_handlers, public_router, router, staff_router
+from .console import install_console
 from .handlers import register_handlers
 from .repository import Repository
+from .scheduler import Scheduler
 from .service import alert_event
 from .settings import PublisherSettings
 
@@ -22,11 +28,7 @@ from .settings import PublisherSettings
 def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> FastAPI:
     """The publisher app. `overrides` replace settings fields (handy in tests)."""
     settings = PublisherSettings.resolve(settings, **overrides)
-    infra = Infra(
-        settings,
-        topics=[ALERT_PUBLISHED, ALERT_FANOUT, DELIVERY_RECEIPT, DEAD_LETTER],
-        redis=False,
-    )
+    infra = Infra(settings, topics=[ALERT_PUBLISHED, ALERT_FANOUT, DELIVERY_RECEIPT, DEAD_LETTER])
     repo = Repository(infra.db)
     relay = OutboxRelay(
         name="alert-published",
@@ -39,17 +41,48 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
         relayed=metrics.ALERTS_RELAYED,
         lag=metrics.ALERT_RELAY_LAG,
     )
+    scheduler = Scheduler(
+        repo=repo,
+        wake=relay.wake,
+        interval_s=settings.schedule_poll_interval_s,
+        default_duration_s=settings.default_duration_s,
+    )
     register_handlers(infra, repo=repo)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(3.0))
+    base = infra_lifespan(infra, prepare=[repo.ensure_indexes], relays=[relay])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with base(app):
+            scheduler.start()
+            try:
+                yield
+            finally:
+                await scheduler.stop()
+                await http.aclose()
 
     app = FastAPI(
         title="Sirene publisher",
-        description="Alerts and posts by town-hall staff; emits alert.published; live progress.",
-        version="0.1.0",
-        lifespan=infra_lifespan(infra, prepare=[repo.ensure_indexes], relays=[relay]),
+        description="Alerts and posts by town-hall staff: staff console and API, four-eyes "
+        "approval, scheduling, CAP 1.2; emits alert.published; live progress.",
+        version="0.2.0",
+        lifespan=lifespan,
     )
-    app.state.ctx = Context(settings=settings, repo=repo, relay=relay)
+    app.state.ctx = Context(
+        settings=settings,
+        repo=repo,
+        relay=relay,
+        sessions=Sessions(infra.redis, ttl_s=settings.session_ttl_s),
+        logins=LoginGuard(
+            infra.redis, limit=settings.login_max_failures, window_s=settings.login_window_s
+        ),
+        http=http,
+    )
     app.state.infra = infra
     app.include_router(ops_router(infra))
     app.include_router(router)
+    app.include_router(staff_router)
+    app.include_router(public_router)
+    install_console(app, assets_dir=settings.assets_dir)
     install_error_handlers(app)
     return app

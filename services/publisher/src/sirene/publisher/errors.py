@@ -4,7 +4,14 @@ caller's language."""
 
 from __future__ import annotations
 
-from sirene.runtime.errors import Catalogue
+from sirene.runtime.errors import Catalogue, DomainError
+
+
+class ForbiddenError(DomainError):
+    """The caller is known but may not do this (403): missing role, own alert, second factor."""
+
+    status_code = 403
+
 
 MESSAGES = Catalogue(
     {
@@ -12,9 +19,11 @@ MESSAGES = Catalogue(
             "Die Texte auf Deutsch ('de') sind Pflicht.",
             "German texts ('de') are required.",
         ),
-        "msg_type_unsupported": (
-            "Nur neue Meldungen (msg_type 'Alert') werden bisher unterstützt.",
-            "Only new alerts (msg_type 'Alert') are supported so far.",
+        "msg_type_via_reference": (
+            "Aktualisierungen und Aufhebungen entstehen aus der ursprünglichen Meldung "
+            "(…/update, …/cancel), nicht als neue Meldung.",
+            "Updates and cancellations are made from the original alert (…/update, …/cancel), "
+            "not as a new alert.",
         ),
         "expires_and_duration": (
             "Bitte entweder 'expires' oder 'duration_minutes' angeben, nicht beides.",
@@ -24,10 +33,9 @@ MESSAGES = Catalogue(
             "Das Ablaufdatum muss nach dem Beginn liegen.",
             "Expiry must be after the effective time.",
         ),
-        "scheduling_unsupported": (
-            "Zeitgesteuerte Veröffentlichung gibt es noch nicht: 'effective' darf nicht in der "
-            "Zukunft liegen.",
-            "Scheduled publication is not available yet: 'effective' must not lie in the future.",
+        "schedule_too_far": (
+            "Eine Veröffentlichung kann höchstens 90 Tage im Voraus geplant werden.",
+            "Publication can be scheduled at most 90 days ahead.",
         ),
         "expired": (
             "Die Meldung ist bereits abgelaufen.",
@@ -40,6 +48,108 @@ MESSAGES = Catalogue(
         "alert_not_found": (
             "Meldung nicht gefunden.",
             "Alert not found.",
+        ),
+        "audience_required": (
+            "Bitte die Empfänger angeben (Themen oder alle).",
+            "Please give the audience (topics or everyone).",
+        ),
+        "role_required": (
+            "Dafür fehlt Ihnen die Rolle '{role}'.",
+            "You need the role '{role}' for this.",
+        ),
+        "editor_alert_only": (
+            "Redakteure dürfen nur Beiträge ohne Dringlichkeit senden (nicht 'Extreme'/'Severe', "
+            "nicht 'Immediate'); Warnungen brauchen die Rolle 'alerter'.",
+            "Editors may only send non-urgent posts (not 'Extreme'/'Severe', not 'Immediate'); "
+            "warnings need the role 'alerter'.",
+        ),
+        "self_approval": (
+            "Vier-Augen-Prinzip: Sie können Ihre eigene Meldung nicht freigeben.",
+            "Four-eyes rule: you cannot approve your own alert.",
+        ),
+        "not_awaiting_approval": (
+            "Die Meldung wartet nicht auf Freigabe (Zustand: {state}).",
+            "The alert is not awaiting approval (state: {state}).",
+        ),
+        "not_published": (
+            "Nur veröffentlichte Meldungen können aktualisiert werden (Zustand: {state}).",
+            "Only published alerts can be updated (state: {state}).",
+        ),
+        "already_cancelled": (
+            "Die Meldung ist bereits aufgehoben.",
+            "The alert has already been cancelled.",
+        ),
+        "not_cancellable": (
+            "Eine Aufhebung kann nicht selbst aufgehoben werden.",
+            "A cancellation cannot itself be cancelled.",
+        ),
+        "totp_required": (
+            "Ihr Mandant verlangt für Warnungen und Freigaben einen zweiten Faktor (TOTP). "
+            "Bitte melden Sie sich mit Einmalcode an bzw. richten Sie ihn ein.",
+            "Your tenant requires a second factor (TOTP) for alerts and approvals. Sign in with a "
+            "one-time code or set one up.",
+        ),
+        "login_failed": (
+            "Anmeldung fehlgeschlagen: Benutzername, Passwort oder Einmalcode falsch.",
+            "Sign-in failed: wrong user name, password or one-time code.",
+        ),
+        "login_blocked": (
+            "Zu viele Fehlversuche für dieses Konto. Bitte versuchen Sie es später erneut.",
+            "Too many failed attempts for this account. Please try again later.",
+        ),
+        "rejected_needs_reason": (
+            "Bitte geben Sie einen Grund für die Ablehnung an.",
+            "Please give a reason for the rejection.",
+        ),
+        "attachment_empty": ("Die Datei ist leer.", "The file is empty."),
+        "attachment_too_large": (
+            "Die Datei ist zu groß (höchstens {limit} MiB, Bilder höchstens 40 Megapixel).",
+            "The file is too large (at most {limit} MiB, images at most 40 megapixels).",
+        ),
+        "attachment_type": (
+            "Erlaubt sind Bilder (JPEG, PNG) und PDF-Dateien.",
+            "Allowed are images (JPEG, PNG) and PDF files.",
+        ),
+        "attachment_unreadable": (
+            "Das Bild lässt sich nicht lesen.",
+            "The image cannot be read.",
+        ),
+        "attachment_not_draft": (
+            "Anhänge können nur Entwürfen hinzugefügt werden, höchstens {count} je Meldung.",
+            "Attachments can only be added to drafts, at most {count} per alert.",
+        ),
+        "attachment_not_found": ("Anhang nicht gefunden.", "Attachment not found."),
+        "username_taken": (
+            "Den Benutzernamen gibt es in diesem Mandanten schon.",
+            "This user name already exists in this tenant.",
+        ),
+        "staff_not_found": (
+            "Mitarbeiterkonto nicht gefunden.",
+            "Staff account not found.",
+        ),
+        "totp_invalid": (
+            "Der Einmalcode stimmt nicht.",
+            "The one-time code is wrong.",
+        ),
+        "totp_not_started": (
+            "Bitte zuerst die Einrichtung des zweiten Faktors beginnen.",
+            "Start the second-factor setup first.",
+        ),
+        "template_not_found": (
+            "Vorlage nicht gefunden.",
+            "Template not found.",
+        ),
+        "cap_invalid": (
+            "Die CAP-Datei ist ungültig: {reason}",
+            "The CAP file is invalid: {reason}",
+        ),
+        "cap_unsupported": (
+            "Die CAP-Datei kann nicht übernommen werden: {reason}",
+            "The CAP file cannot be imported: {reason}",
+        ),
+        "csrf": (
+            "Die Sitzung ist abgelaufen oder das Formular ist veraltet. Bitte Seite neu laden.",
+            "The session expired or the form is stale. Please reload the page.",
         ),
     }
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from sirene.schemas import (
     AlertStatus,
@@ -20,6 +20,8 @@ from sirene.schemas import (
     Severity,
     Urgency,
 )
+
+from .roles import Role
 
 CapCategory = Literal[
     "Geo",
@@ -45,7 +47,11 @@ class AlertIn(BaseModel):
     status: AlertStatus = Field(
         default=AlertStatus.ACTUAL, description="Actual, or Exercise/Test (texts get marked)."
     )
-    msg_type: MsgType = Field(default=MsgType.ALERT, description="Only 'Alert' for now.")
+    msg_type: MsgType = Field(
+        default=MsgType.ALERT,
+        description="'Alert' for a new alert; Update and Cancel are made from the original "
+        "(POST /alerts/{id}/update, /cancel).",
+    )
     severity: Severity = Field(description="CAP severity.")
     urgency: Urgency = Field(default=Urgency.UNKNOWN, description="CAP urgency.")
     certainty: Certainty = Field(default=Certainty.UNKNOWN, description="CAP certainty.")
@@ -62,8 +68,8 @@ class AlertIn(BaseModel):
     audience: Audience = Field(description="Topics or everyone, optionally narrowed to districts.")
     effective: AwareDatetime | None = Field(
         default=None,
-        description="When it takes effect; default: when it is published. Must not lie in the "
-        "future while scheduled publication does not exist (422).",
+        description="When it takes effect; default: when it is sent. A time ahead schedules "
+        "the publication (at most 90 days ahead).",
     )
     expires: AwareDatetime | None = Field(default=None, description="When deliveries stop.")
     duration_minutes: int | None = Field(
@@ -72,7 +78,46 @@ class AlertIn(BaseModel):
         le=7 * 24 * 60,
         description="Instead of expires: minutes after effective. Neither: the default duration.",
     )
-    publish: bool = Field(default=False, description="Publish right away (else a draft).")
+    publish: bool = Field(
+        default=False,
+        description="Send right away ('Senden'): published, scheduled, or waiting for approval "
+        "under the four-eyes rule. Else a draft.",
+    )
+
+
+class AlertUpdateIn(BaseModel):
+    """A correction of a published alert (CAP Update): new texts, optionally a new severity.
+    Status and audience are the original's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Severity | None = Field(default=None, description="Default: the original's.")
+    urgency: Urgency | None = Field(default=None, description="Default: the original's.")
+    certainty: Certainty | None = Field(default=None, description="Default: the original's.")
+    headline: str | None = Field(default=None, min_length=1, max_length=160)
+    texts: dict[Language, ChannelTexts] = Field(description="The corrected texts.")
+    expires: AwareDatetime | None = Field(default=None)
+    duration_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    publish: bool = Field(default=True, description="Send right away (default).")
+
+
+class RejectIn(BaseModel):
+    """Why an approver sends an alert back to draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class CancelIn(BaseModel):
+    """Optional own texts of a Cancel (default: the prefilled all-clear texts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: dict[Language, ChannelTexts] | None = None
+
+
+AlertState = Literal["draft", "awaiting_approval", "scheduled", "published", "withdrawn", "expired"]
 
 
 class FanoutOut(BaseModel):
@@ -83,13 +128,24 @@ class FanoutOut(BaseModel):
     completed_at: datetime
 
 
+class AttachmentOut(BaseModel):
+    """An attachment: public link (works while the alert is published), type, size."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
 class AlertOut(BaseModel):
     """A stored alert as staff see it."""
 
     id: str
-    state: Literal["draft", "published"]
+    state: AlertState
     status: AlertStatus
     msg_type: MsgType
+    references: list[str] = Field(default_factory=list, description="Alert ids referred to.")
     exercise: bool
     severity: Severity
     urgency: Urgency
@@ -104,6 +160,22 @@ class AlertOut(BaseModel):
     duration_minutes: int | None
     created_at: datetime
     published_at: datetime | None
+    created_by: str | None = None
+    created_by_name: str | None = None
+    submitted_by: str | None = None
+    approved_by: str | None = None
+    approved_by_name: str | None = None
+    approved_at: datetime | None = None
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
+    cancelled_by: str | None = Field(default=None, description="Id of the Cancel, if any.")
+    superseded_by: str | None = Field(default=None, description="Id of the latest Update.")
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="Images and files, linked in push and e-mail."
+    )
+    sms_segments: dict[Language, int] = Field(
+        default_factory=dict, description="SMS segments per language (warn above 3)."
+    )
     relay_state: str | None = Field(
         description="'pending' until alert.published is acknowledged by Kafka, then 'sent'."
     )
@@ -129,10 +201,88 @@ class ProgressOut(BaseModel):
     """Live delivery progress of an alert, from delivery receipts."""
 
     alert_id: str
-    state: Literal["draft", "published"]
+    state: AlertState
     recipients: int | None = Field(description="Distinct citizens the fanout reached.")
     channels: dict[Channel, ChannelProgress]
     totals: ChannelProgress
     first_delivery_at: datetime | None
     last_delivery_at: datetime | None
     complete: bool = Field(description="Every expected task has a final status.")
+
+
+class StaffIn(BaseModel):
+    """A new staff account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")
+    display_name: str = Field(min_length=1, max_length=120)
+    password: SecretStr = Field(min_length=12, max_length=256)
+    roles: list[Role] = Field(min_length=1)
+
+
+class StaffOut(BaseModel):
+    """A staff account (no secrets)."""
+
+    id: str
+    username: str
+    display_name: str
+    roles: list[Role]
+    active: bool
+    totp_enabled: bool
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    """A personal API token, shown exactly once."""
+
+    token: str
+
+
+class TotpStartOut(BaseModel):
+    """A TOTP secret to enter into an authenticator app, and its otpauth:// URI."""
+
+    secret: str
+    uri: str
+
+
+class TotpConfirmIn(BaseModel):
+    """The current code of the authenticator app, to finish enrolment."""
+
+    code: str = Field(min_length=6, max_length=8)
+
+
+class TenantSettingsIn(BaseModel):
+    """A tenant's policy: which severities need four eyes, whether TOTP is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    four_eyes: list[Severity] = Field(
+        default=[Severity.EXTREME, Severity.SEVERE],
+        description="Severities that need a second person's approval (empty: none).",
+    )
+    require_totp: bool = Field(
+        default=False, description="Alerters and approvers need TOTP in the console."
+    )
+    display_name: str | None = Field(
+        default=None, max_length=80, description="The municipality's name in texts and CAP."
+    )
+
+
+class AuditOut(BaseModel):
+    """One audit log entry."""
+
+    at: datetime
+    actor: str
+    actor_name: str
+    action: str
+    alert_id: str | None
+    detail: dict[str, object]
+
+
+class TemplateOut(BaseModel):
+    """A warning template (an AlertIn-shaped body, prefilled)."""
+
+    id: str
+    name: str
+    body: dict[str, object]

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from sirene.runtime import Document
 from sirene.runtime.mongo import chunked
@@ -24,6 +25,10 @@ class Repository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.alerts: AsyncCollection[Document] = db["alerts"]
         self.deliveries: AsyncCollection[Document] = db["deliveries"]
+        self.staff: AsyncCollection[Document] = db["staff"]
+        self.tenants: AsyncCollection[Document] = db["tenant_settings"]
+        self.audit: AsyncCollection[Document] = db["audit"]
+        self.files = AsyncGridFSBucket(db, bucket_name="attachments")
 
     async def ensure_indexes(self) -> None:
         """Creates the indexes (idempotent; called at startup)."""
@@ -35,6 +40,18 @@ class Repository:
         )
         await self.alerts.create_index([("outbox.state", ASCENDING)], name="outbox_state")
         await self.deliveries.create_index(
+            [("tenant", ASCENDING), ("alert_id", ASCENDING)], name="tenant_alert"
+        )
+        await self.alerts.create_index(
+            [("state", ASCENDING), ("effective", ASCENDING)], name="state_effective"
+        )
+        await self.staff.create_index(
+            [("tenant", ASCENDING), ("username", ASCENDING)], unique=True, name="tenant_username"
+        )
+        await self.staff.create_index([("api_token_hashes", ASCENDING)], name="api_tokens")
+        await self.alerts.create_index([("attachments.id", ASCENDING)], name="attachments")
+        await self.audit.create_index([("tenant", ASCENDING), ("at", DESCENDING)], name="tenant_at")
+        await self.audit.create_index(
             [("tenant", ASCENDING), ("alert_id", ASCENDING)], name="tenant_alert"
         )
 
@@ -56,16 +73,111 @@ class Repository:
         cursor = self.alerts.find(query).sort("created_at", DESCENDING).limit(limit)
         return [doc async for doc in cursor]
 
-    async def publish_draft(
-        self, tenant: str, alert_id: str, *, version: int, changes: Document
+    async def transition(
+        self, tenant: str, alert_id: str, *, state: str, version: int, changes: Document
     ) -> Document | None:
-        """Turns a draft at `version` into a published alert with a pending outbox, in one
-        single-document update. None when it is no longer that draft."""
+        """Applies `changes` to the tenant's alert if it is still in `state` at `version`, in one
+        single-document update (a pending outbox goes with it). None when it has moved on."""
         return await self.alerts.find_one_and_update(
-            {"tenant": tenant, "id": alert_id, "state": "draft", "version": version},
+            {"tenant": tenant, "id": alert_id, "state": state, "version": version},
             {"$set": changes, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def due_scheduled(self, now: datetime, *, limit: int) -> list[Document]:
+        """Scheduled alerts of every tenant whose effective time has come, oldest first."""
+        cursor = (
+            self.alerts.find({"state": "scheduled", "effective": {"$lte": now}})
+            .sort("effective", ASCENDING)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def mark(self, tenant: str, alert_id: str, changes: Document) -> None:
+        """Sets fields on the tenant's alert (links such as `cancelled_by`)."""
+        await self.alerts.update_one({"tenant": tenant, "id": alert_id}, {"$set": changes})
+
+    async def store_file(
+        self, file_id: str, filename: str, data: bytes, metadata: Document
+    ) -> None:
+        """Stores an attachment's content in GridFS."""
+        await self.files.upload_from_stream_with_id(file_id, filename, data, metadata=metadata)
+
+    async def read_file(self, file_id: str) -> bytes:
+        """An attachment's content."""
+        stream = await self.files.open_download_stream(file_id)
+        return await stream.read()
+
+    async def delete_file(self, file_id: str) -> None:
+        await self.files.delete(file_id)
+
+    async def attach(
+        self, tenant: str, alert_id: str, entry: Document, *, max_count: int
+    ) -> Document | None:
+        """Adds an attachment entry to a draft with fewer than `max_count` attachments."""
+        return await self.alerts.find_one_and_update(
+            {
+                "tenant": tenant,
+                "id": alert_id,
+                "state": "draft",
+                f"attachments.{max_count - 1}": {"$exists": False},
+            },
+            {"$push": {"attachments": entry}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def alert_with_attachment(self, file_id: str) -> Document | None:
+        """The alert an attachment belongs to."""
+        return await self.alerts.find_one({"attachments.id": file_id})
+
+    # --- staff, tenant settings, audit ------------------------------------------------------
+
+    async def insert_staff(self, doc: Document) -> bool:
+        """Stores a new staff account; False when the user name is taken (unique index)."""
+        try:
+            await self.staff.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def staff_by_username(self, tenant: str, username: str) -> Document | None:
+        return await self.staff.find_one({"tenant": tenant, "username": username})
+
+    async def get_staff(self, tenant: str, staff_id: str) -> Document | None:
+        return await self.staff.find_one({"tenant": tenant, "id": staff_id})
+
+    async def list_staff(self, tenant: str) -> list[Document]:
+        return [d async for d in self.staff.find({"tenant": tenant}).sort("username", 1)]
+
+    async def staff_by_token_hash(self, digest: str) -> Document | None:
+        return await self.staff.find_one({"api_token_hashes": digest})
+
+    async def add_api_token(self, tenant: str, staff_id: str, digest: str) -> bool:
+        result = await self.staff.update_one(
+            {"tenant": tenant, "id": staff_id}, {"$push": {"api_token_hashes": digest}}
+        )
+        return result.matched_count > 0
+
+    async def set_staff(self, tenant: str, staff_id: str, changes: Document) -> bool:
+        result = await self.staff.update_one({"tenant": tenant, "id": staff_id}, {"$set": changes})
+        return result.matched_count > 0
+
+    async def tenant_settings(self, tenant: str) -> Document | None:
+        return await self.tenants.find_one({"_id": tenant})
+
+    async def put_tenant_settings(self, tenant: str, doc: Document) -> None:
+        fields = {k: v for k, v in doc.items() if k != "_id"}
+        await self.tenants.replace_one({"_id": tenant}, {"_id": tenant, **fields}, upsert=True)
+
+    async def add_audit(self, entry: Document) -> None:
+        await self.audit.insert_one(entry)
+
+    async def list_audit(self, tenant: str, *, alert_id: str | None, limit: int) -> list[Document]:
+        query: dict[str, Any] = {"tenant": tenant}
+        if alert_id is not None:
+            query["alert_id"] = alert_id
+        cursor = self.audit.find(query).sort("at", DESCENDING).limit(limit)
+        return [doc async for doc in cursor]
 
     async def store_fanout(self, tenant: str, alert_id: str, fanout: Document) -> bool:
         """Stores the fanout summary on the tenant's alert; False when there is no such alert."""
