@@ -16,6 +16,7 @@ from sirene.devstack import dashboards
 from sirene.devstack.stack import TEST, prometheus_proc, prometheus_url, start_all, stop_all
 from sirene.devstack.testing import InfraUrls
 
+from .test_issue_reports import TENANT, _configure
 from .test_walking_skeleton import STAFF, _alert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -54,6 +55,32 @@ def _send_poison(kafka: str) -> None:
     asyncio.run(send())
 
 
+def _work_on_a_citizen_report(issues: str, marker: str) -> None:
+    """A report comes in through the API, one is refused (outside the town), staff start on the
+    first: what the "Citizen reports" dashboard shows."""
+    agent = {"Authorization": f"Bearer {_configure(issues, marker)}"}
+    report = {
+        "category": "illegal_dumping",
+        "description": f"Sperrmüll am Waldweg {marker}",
+        "lat": 51.34,
+        "lon": 12.36,
+        "contact": {"phone": f"+49157{int(marker, 16) % 10**8:08d}"},
+    }
+    created = httpx.post(f"{issues}/api/v1/{TENANT}/reports", json=report, timeout=10)
+    assert created.status_code == 201, created.text
+    outside = httpx.post(
+        f"{issues}/api/v1/{TENANT}/reports", json={**report, "lat": 48.1}, timeout=10
+    )
+    assert outside.status_code == 422, outside.text
+    changed = httpx.post(
+        f"{issues}/api/v1/reports/{created.json()['id']}/status",
+        json={"status": "in_progress", "note": "Wir kümmern uns."},
+        headers=agent,
+        timeout=10,
+    )
+    assert changed.status_code == 200, changed.text
+
+
 def test_every_panel_returns_data_and_every_rule_evaluates(
     platform: dict[str, str], prometheus: str, sirene_infra: InfraUrls
 ) -> None:
@@ -64,6 +91,7 @@ def test_every_panel_returns_data_and_every_rule_evaluates(
     assert response.status_code == 201, response.text
     alert_id = response.json()["id"]
     _send_poison(sirene_infra.kafka)
+    _work_on_a_citizen_report(platform["issues"], marker)
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -616,7 +616,8 @@ def stop_all(procs: Iterable[Proc], *, echo: Callable[[str], None] | None = prin
 
 # --- operations: Prometheus -------------------------------------------------------------------
 
-PROMETHEUS_PORT = 39090
+PROMETHEUS_PORT = 9090
+"""Below the ephemeral port range (32768–60999), so no client connection can hold it."""
 PROMETHEUS_RULES = ROOT / "deploy" / "prometheus" / "rules"
 
 

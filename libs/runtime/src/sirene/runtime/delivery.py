@@ -67,12 +67,17 @@ from .consume import RawRecord, decode_records
 from .infra import Infra
 from .kafka import BatchProducer, dead_letter
 from .metric_defs import (
+    CIRCUIT_STATE,
+    DEAD_LETTERS,
     DELIVERY_FALLBACKS,
+    DELIVERY_GIVEN_UP,
     DELIVERY_HANDOFFS,
     DELIVERY_RECEIPTS,
+    DELIVERY_RETRIES,
     DELIVERY_SKIPPED,
     PROVIDER_REQUEST_SECONDS,
     PUBLISH_TO_HANDOFF_SECONDS,
+    RATE_LIMIT_WAIT_SECONDS,
 )
 from .ratelimit import RateLimiter
 from .retry import (
@@ -821,7 +826,38 @@ def delivery_worker(
         precheck=precheck,
     )
     register_task_handlers(infra, pipeline, max_records=settings.batch_size)
+    _initialize_metrics(pipeline, infra.settings.service_name, limiter, fallback is not None)
     return pipeline
+
+
+def _initialize_metrics(
+    pipeline: DeliveryPipeline, service: str, limiter: RateLimiter | None, fallback: bool
+) -> None:
+    """Creates every known label set of the worker's metrics at zero, as Prometheus advises:
+    a dashboard then shows "0 failures" instead of "no data", and `rate`/`increase` see the
+    first failure as an increase from 0."""
+    channel = pipeline.channel.value
+    for lane in Lane:
+        for error_class in ErrorClass:
+            DELIVERY_HANDOFFS.labels(channel, lane.value, "failed", error_class.value)
+        for reason in ("duplicate", "expired", "reconciled"):
+            DELIVERY_SKIPPED.labels(channel, lane.value, reason)
+        DEAD_LETTERS.labels(service=service, topic=delivery_topic(pipeline.channel, lane))
+    if pipeline.retry is not None:
+        for tier in {*pipeline.retry.tiers, pipeline.retry.circuit_tier}:
+            for reason in ("transient", "circuit_open"):
+                DELIVERY_RETRIES.labels(channel, tier, reason)
+    if pipeline.breaker is not None:
+        CIRCUIT_STATE.labels(channel, pipeline.provider).set(0)  # closed
+    for error_class in ErrorClass:
+        DELIVERY_RECEIPTS.labels(channel, ReceiptStatus.FAILED.value, error_class.value)
+    DELIVERY_RECEIPTS.labels(channel, ReceiptStatus.EXPIRED.value, "")
+    for reason in ("permanent", "contact_dead", "attempts_exhausted", "expires_before_retry"):
+        DELIVERY_GIVEN_UP.labels(channel, reason)
+    if limiter is not None:
+        RATE_LIMIT_WAIT_SECONDS.labels(limiter.label)
+    if fallback:
+        DELIVERY_FALLBACKS.labels(channel, Channel.SMS.value)
 
 
 def _per_tenant(fallback: Fallback, settings: ChannelSettings) -> Fallback:
