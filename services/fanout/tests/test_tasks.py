@@ -69,6 +69,9 @@ def test_one_task_per_push_device_with_stable_ids() -> None:
     )
     assert sms.body == alert.texts[Language.DE].sms
     assert [t.task_id for t in tasks_for(alert, _recipient())] == [t.task_id for t in tasks]
+    # push tasks carry the mobile for the worker's SMS fallback; other channels do not
+    assert {t.fallback_address for t in tasks if t.channel is Channel.PUSH} == {"+4915112345678"}
+    assert sms.fallback_address is None
 
 
 def test_missing_contact_point_yields_no_task_and_language_falls_back_to_german() -> None:

@@ -114,10 +114,27 @@ def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryT
                 push_platform=PushPlatform(platform) if platform else None,
                 title=title,
                 body=body,
+                fallback_address=_fallback_address(channel, recipient.contacts),
             )
 
 
-_PER_TASK = ("event_id", "task_id", "citizen_id", "address", "push_platform")
+def _fallback_address(channel: Channel, contacts: dict[str, Any]) -> str | None:
+    """For a push task, the citizen's mobile: where the push worker falls back to SMS when the
+    device is gone (only for tenants that enable fallback; see `sirene.runtime.delivery`)."""
+    if channel is not Channel.PUSH:
+        return None
+    mobile = contacts.get("sms")
+    return mobile if isinstance(mobile, str) and mobile else None
+
+
+_PER_TASK = (
+    "event_id",
+    "task_id",
+    "citizen_id",
+    "address",
+    "push_platform",
+    "fallback_address",
+)
 
 
 class TaskEncoder:
@@ -167,6 +184,7 @@ class TaskEncoder:
         for channel in sorted(channels_for(self.alert, recipient)):
             head = self._head(recipient.language, channel)
             id_channel = id_prefix + channel.value.encode() + b"\x1f"
+            fallback = orjson.dumps(_fallback_address(channel, recipient.contacts))
             for address, platform in _addresses(channel, recipient.contacts):
                 contact_key = hashlib.sha256(address.encode()).hexdigest()[:16]
                 task_id = hashlib.sha256(id_channel + contact_key.encode()).hexdigest()[:32]
@@ -186,6 +204,8 @@ class TaskEncoder:
                             orjson.dumps(address),
                             b',"push_platform":',
                             orjson.dumps(platform),
+                            b',"fallback_address":',
+                            fallback,
                             b"}",
                         )
                     ),
