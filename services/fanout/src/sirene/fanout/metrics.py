@@ -34,3 +34,7 @@ FOLLOWER_LEADER = Gauge(
     "sirene_fanout_profile_follower_leader",
     "1 while this instance holds the lease to follow the profile topic into the index.",
 )
+
+# every known outcome exists from the start at 0: "no profile changes" is a value, not a gap
+for _outcome in ("applied", "stale", "erased", "dead_lettered"):
+    PROFILES_APPLIED.labels(outcome=_outcome)
