@@ -19,7 +19,8 @@ from datetime import datetime
 from sirene.runtime import Document
 from sirene.schemas import RECEIPT_RANK, Channel, ReceiptStatus
 
-from .service import DELIVERED_RANK, FINAL_RANK, STATUS_OF_CODE
+from .repository import Repository
+from .service import DELIVERED_RANK, FINAL_RANK, STATUS_OF_CODE, get_alert
 
 BUCKET_WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 """Possible bucket widths in seconds; the smallest that keeps the span within MAX_BUCKETS."""
@@ -162,6 +163,19 @@ async def build_report(
     fanout: Document | None = alert.get("fanout")
     expected = {str(c): int(n) for c, n in fanout["expected"].items()} if fanout else None
     return builder.build(alert["id"], expected)
+
+
+async def alert_report(
+    *, repo: Repository, tenant: str, alert_id: str, now: datetime
+) -> tuple[Document, DeliveryReport]:
+    """The tenant's alert and its delivery report (404 for another tenant's alert)."""
+    alert = await get_alert(repo=repo, tenant=tenant, alert_id=alert_id)
+    report = await build_report(alert, repo.report_rows(tenant, alert_id), now=now)
+    return alert, report
+
+
+def csv_filename(alert_id: str) -> str:
+    return f"zustellbericht-{alert_id}.csv"
 
 
 CSV_COLUMNS = (
