@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ from sirene.schemas import (
     AlertPublished,
     Channel,
     DeliveryReceipt,
+    ErrorClass,
     FanoutSummary,
     Lane,
     Language,
@@ -319,7 +322,11 @@ async def test_progress_from_receipts(sirene_infra: InfraUrls) -> None:
         assert done["last_delivery_at"] >= done["first_delivery_at"]
 
         # Tenant isolation and authentication.
-        for path in (f"/api/v1/alerts/{alert_id}", f"/api/v1/alerts/{alert_id}/progress"):
+        for path in (
+            f"/api/v1/alerts/{alert_id}",
+            f"/api/v1/alerts/{alert_id}/progress",
+            f"/api/v1/alerts/{alert_id}/report.csv",
+        ):
             assert (await client.get(path, headers=_auth(other_token))).status_code == 404
             assert (await client.get(path)).status_code == 401
         publish_other = await client.post(
@@ -328,3 +335,101 @@ async def test_progress_from_receipts(sirene_infra: InfraUrls) -> None:
         assert publish_other.status_code == 404
         other_list = (await client.get("/api/v1/alerts", headers=_auth(other_token))).json()
         assert other_list["items"] == []
+
+
+async def test_delivery_report_from_receipts(sirene_infra: InfraUrls) -> None:
+    """Receipts (out of order, one repeated, a retried failure) end in a report whose reach
+    over time, expected vs reached and failure reasons match what was sent and the progress
+    view."""
+    tenant, token = _tenant()
+    settings = _settings(sirene_infra, {tenant: token})
+    async with running(settings) as (app, client):
+        infra: Infra = app.state.infra
+        await infra.wait_until_assigned()
+        created = (
+            await client.post("/api/v1/alerts", json=_alert(status="Actual"), headers=_auth(token))
+        ).json()
+        alert_id = created["id"]
+        published = datetime.fromisoformat(created["published_at"])
+
+        def receipt(
+            task: int, channel: Channel, status: ReceiptStatus, seconds: float, **extra: Any
+        ) -> tuple[str, bytes]:
+            event = DeliveryReceipt(
+                tenant_id=tenant,
+                task_id=f"{task:032x}",
+                alert_id=alert_id,
+                citizen_id=f"c-{task}",
+                channel=channel,
+                status=status,
+                provider="sim",
+                published_at=published,
+                occurred_at=published + timedelta(seconds=seconds),
+                **extra,
+            )
+            return alert_id, event.model_dump_json().encode()
+
+        summary = FanoutSummary(
+            tenant_id=tenant,
+            alert_id=alert_id,
+            lane=Lane.URGENT,
+            expected={Channel.SMS: 3, Channel.PUSH: 2},
+            recipients=4,
+            started_at=published,
+            completed_at=published,
+        )
+        await _produce(
+            sirene_infra.kafka, ALERT_FANOUT, [(alert_id, summary.model_dump_json().encode())]
+        )
+        failed = {"error_class": ErrorClass.PERMANENT, "error_code": "30005"}
+        retried = {"error_class": ErrorClass.TRANSIENT, "error_code": "30003", "attempt": 2}
+        await _produce(
+            sirene_infra.kafka,
+            DELIVERY_RECEIPT,
+            [
+                receipt(1, Channel.SMS, ReceiptStatus.CONFIRMED, 3.2),  # before its 'delivered'
+                receipt(1, Channel.SMS, ReceiptStatus.DELIVERED, 0.5),
+                receipt(1, Channel.SMS, ReceiptStatus.DELIVERED, 0.5),  # a repeat changes nothing
+                receipt(2, Channel.SMS, ReceiptStatus.DELIVERED, 1.5),
+                receipt(3, Channel.SMS, ReceiptStatus.UNDELIVERED, 2.0, **retried),
+                receipt(3, Channel.SMS, ReceiptStatus.FAILED, 0.8, **failed),
+                receipt(4, Channel.PUSH, ReceiptStatus.DELIVERED, 2.2),
+                receipt(5, Channel.PUSH, ReceiptStatus.EXPIRED, 2.4),
+            ],
+        )
+        progress = await _wait_progress(client, alert_id, token, lambda p: p["complete"])
+        response = await client.get(f"/api/v1/alerts/{alert_id}/report.csv", headers=_auth(token))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert f"zustellbericht-{alert_id}.csv" in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+
+        channels = {r["channel"]: r for r in rows if r["section"] == "channel"}
+        for channel in ("sms", "push"):
+            shown = progress["channels"][channel]
+            reached = shown["statuses"]["delivered"] + shown["statuses"]["confirmed"]
+            assert int(channels[channel]["reached"]) == reached
+            assert int(channels[channel]["expected"]) == shown["expected"]
+            assert int(channels[channel]["tasks"]) == shown["total"]
+        assert (channels["sms"]["reached"], channels["sms"]["failed"]) == ("2", "1")
+        assert (channels["push"]["reached"], channels["push"]["failed"]) == ("1", "1")
+
+        def reach(channel: str) -> list[tuple[int, int]]:
+            return [
+                (int(r["seconds_since_publication"]), int(r["reached_cumulative"]))
+                for r in rows
+                if r["section"] == "reach" and r["channel"] == channel
+            ]
+
+        # 1 s buckets: sms reached at 0.5 s (first receipt of task 1) and 1.5 s; push at 2.2 s
+        assert reach("sms") == [(1, 1), (2, 2), (3, 2)]
+        assert reach("push") == [(1, 0), (2, 0), (3, 1)]
+        failures = {
+            (r["channel"], r["status"], r["error_class"], r["error_code"], r["failed"])
+            for r in rows
+            if r["section"] == "failure"
+        }
+        assert failures == {
+            ("sms", "undelivered", "transient", "30003", "1"),  # the later attempt's reason
+            ("push", "expired", "", "", "1"),
+        }

@@ -246,6 +246,7 @@ async def test_another_tenants_staff_can_neither_read_nor_act_on_any_endpoint(
                     ("GET", path, None),
                     ("GET", f"{path}/progress", None),
                     ("GET", f"{path}/cap.xml", None),
+                    ("GET", f"{path}/report.csv", None),
                     ("POST", f"{path}/publish", None),
                     ("POST", f"{path}/approve", None),
                     ("POST", f"{path}/cancel", None),

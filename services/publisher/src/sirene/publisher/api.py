@@ -28,8 +28,9 @@ from sirene.runtime.errors import InvalidInputError, LanguageDep, NotFoundError,
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
 from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
+from sirene.schemas import utcnow
 
-from . import accounts, cap, service
+from . import accounts, cap, report, service
 from .accounts import LoginGuard, Principal, Sessions, require
 from .alert_templates import TEMPLATES
 from .errors import MESSAGES
@@ -277,6 +278,30 @@ async def get_alert(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> Alert
 async def get_progress(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> ProgressOut:
     """Live delivery progress: tasks per channel and status, expected counts, completeness."""
     return await service.progress(repo=ctx.repo, tenant=staff.tenant, alert_id=alert_id)
+
+
+@router.get(
+    "/alerts/{alert_id}/report.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def delivery_report_csv(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> Response:
+    """Delivery report as CSV: per channel expected/tasks/reached/failed, cumulative reach per
+    channel and time bucket since publication, failures by channel and reason."""
+    _, data = await report.alert_report(
+        repo=ctx.repo, tenant=staff.tenant, alert_id=alert_id, now=utcnow()
+    )
+    return report_csv_response(data)
+
+
+def report_csv_response(data: report.DeliveryReport) -> Response:
+    return Response(
+        report.to_csv(data).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{report.csv_filename(data.alert_id)}"'
+        },
+    )
 
 
 @router.get(

@@ -25,12 +25,12 @@ from pydantic import ValidationError
 
 from sirene.runtime.errors import DomainError, InvalidInputError
 from sirene.runtime.http import IdPath
-from sirene.schemas import AlertStatus, Channel, Language, ReceiptStatus
+from sirene.schemas import AlertStatus, Channel, Language, ReceiptStatus, utcnow
 
-from . import accounts, cap, service
+from . import accounts, cap, report, service
 from .accounts import Principal
 from .alert_templates import TEMPLATES
-from .api import Context, ContextDep, attachment_response
+from .api import Context, ContextDep, attachment_response, report_csv_response
 from .errors import MESSAGES
 from .models import AlertIn, AlertUpdateIn, ProgressOut
 from .roles import Role
@@ -691,6 +691,49 @@ def _progress_view(doc: dict[str, Any], p: ProgressOut) -> dict[str, Any]:
         "last": _seconds(published, p.last_delivery_at),
         "polling": doc["state"] == "published" and not p.complete,
     }
+
+
+ERROR_CLASS_LABELS = {
+    "transient": "vorübergehend",
+    "permanent": "dauerhaft",
+    "contact_dead": "Kontakt ungültig",
+    "": "–",
+}
+FAILURE_STATUS_LABELS = {
+    "failed": "fehlgeschlagen",
+    "undelivered": "nicht zustellbar",
+    "expired": "abgelaufen (nicht mehr zugestellt)",
+}
+
+
+@router.get("/alerts/{alert_id}/report")
+async def report_page(
+    alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep
+) -> HTMLResponse:
+    """The delivery report: reach per channel over time (SVG chart and the same numbers as a
+    table), expected vs reached per channel, failures by channel and reason."""
+    doc, data = await report.alert_report(
+        repo=ctx.repo, tenant=me.tenant, alert_id=alert_id, now=utcnow()
+    )
+    return _page(
+        request,
+        "report.html",
+        me,
+        alert=doc,
+        r=data,
+        chart=report.chart(data),
+        offset_label=report.offset_label,
+        ERROR_CLASS_LABELS=ERROR_CLASS_LABELS,
+        FAILURE_STATUS_LABELS=FAILURE_STATUS_LABELS,
+    )
+
+
+@router.get("/alerts/{alert_id}/report.csv")
+async def report_csv(alert_id: IdPath, ctx: ContextDep, me: ConsoleDep) -> Response:
+    _, data = await report.alert_report(
+        repo=ctx.repo, tenant=me.tenant, alert_id=alert_id, now=utcnow()
+    )
+    return report_csv_response(data)
 
 
 @router.get("/alerts/{alert_id}/cap.xml")

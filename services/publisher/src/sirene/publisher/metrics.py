@@ -33,3 +33,10 @@ REJECTED_INPUT = Counter(
     "Requests refused by a business rule, by reason code.",
     ["reason"],
 )
+PUBLISH_TO_DELIVERED = Histogram(
+    "sirene_publish_to_delivered_seconds",
+    "Time from an alert's publication to a task's first delivered/confirmed receipt (counted "
+    "once per task and receipt batch), by channel.",
+    ["channel"],
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 900),
+)

@@ -3,7 +3,7 @@ document) and one document per delivery task for progress. Every query filters b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -208,3 +208,20 @@ class Repository:
         ]
         cursor = await self.deliveries.aggregate(pipeline)
         return [(d["_id"]["channel"], int(d["_id"]["code"]), int(d["n"])) async for d in cursor]
+
+    async def report_rows(self, tenant: str, alert_id: str) -> AsyncIterator[Document]:
+        """The tenant's delivery documents of an alert, streamed from a cursor with only the
+        fields the delivery report folds (channel, status code, reach time, failure)."""
+        projection = {
+            "_id": 0,
+            "channel": 1,
+            "code": 1,
+            "reached_at": 1,
+            "last_receipt_at": 1,
+            "failure": 1,
+        }
+        cursor = self.deliveries.find(
+            {"tenant": tenant, "alert_id": alert_id}, projection, batch_size=2000
+        )
+        async for doc in cursor:
+            yield doc

@@ -632,7 +632,7 @@ async def apply_receipts(*, repo: Repository, receipts: Iterable[DeliveryReceipt
         key = (receipt.tenant_id, receipt.task_id)
         task = tasks.get(key)
         if task is None:
-            tasks[key] = {
+            task = tasks[key] = {
                 "alert_id": receipt.alert_id,
                 "channel": receipt.channel.value,
                 "code": code,
@@ -641,29 +641,26 @@ async def apply_receipts(*, repo: Repository, receipts: Iterable[DeliveryReceipt
         else:
             task["code"] = max(task["code"], code)
             task["at"] = max(task["at"], receipt.occurred_at)
-        if RECEIPT_RANK[receipt.status] >= DELIVERED_RANK:
+        rank = RECEIPT_RANK[receipt.status]
+        if rank >= DELIVERED_RANK:
             alert_key = (receipt.tenant_id, receipt.alert_id)
             first, last = delivered.get(alert_key, (receipt.occurred_at, receipt.occurred_at))
             delivered[alert_key] = (min(first, receipt.occurred_at), max(last, receipt.occurred_at))
+            reached = task.get("reached_at")
+            if reached is None or receipt.occurred_at < reached:
+                task["reached_at"] = receipt.occurred_at
+                task["published_at"] = receipt.published_at
+        elif rank == FINAL_RANK:
+            task["failure"] = max(task.get("failure", ""), failure_reason(receipt))
         metrics.RECEIPTS_APPLIED.labels(
             channel=receipt.channel.value, status=receipt.status.value
         ).inc()
-    task_ops = [
-        UpdateOne(
-            {"_id": f"{tenant}:{task_id}"},
-            {
-                "$max": {"code": task["code"], "last_receipt_at": task["at"]},
-                "$setOnInsert": {
-                    "tenant": tenant,
-                    "task_id": task_id,
-                    "alert_id": task["alert_id"],
-                    "channel": task["channel"],
-                },
-            },
-            upsert=True,
-        )
-        for (tenant, task_id), task in tasks.items()
-    ]
+    task_ops = [_task_op(tenant, task_id, task) for (tenant, task_id), task in tasks.items()]
+    for task in tasks.values():
+        if task.get("reached_at") is not None and task.get("published_at") is not None:
+            metrics.PUBLISH_TO_DELIVERED.labels(channel=task["channel"]).observe(
+                max(0.0, (task["reached_at"] - task["published_at"]).total_seconds())
+            )
     alert_ops = [
         UpdateOne(
             {"tenant": tenant, "id": alert_id},
@@ -676,6 +673,41 @@ async def apply_receipts(*, repo: Repository, receipts: Iterable[DeliveryReceipt
     ]
     await repo.apply(task_ops, alert_ops)
     return len(task_ops)
+
+
+def failure_reason(receipt: DeliveryReceipt) -> str:
+    """A failed/undelivered/expired receipt's reason as one sortable string
+    `attempt|status|error class|provider code` (attempt zero-padded): stored with `$max`, the
+    reason of the task's latest failed attempt wins whatever order receipts arrive in."""
+    return "|".join(
+        (
+            f"{receipt.attempt:04d}",
+            receipt.status.value,
+            receipt.error_class.value if receipt.error_class else "",
+            receipt.error_code or "",
+        )
+    )
+
+
+def _task_op(tenant: str, task_id: str, task: Document) -> UpdateOne:
+    """The commutative upsert of one task's folded receipts ($max/$min/$setOnInsert only):
+    status code and last receipt time only grow, the first time the task reached its citizen
+    (delivered or confirmed) only shrinks, and the failure reason of the latest attempt wins."""
+    maxes: Document = {"code": task["code"], "last_receipt_at": task["at"]}
+    if "failure" in task:
+        maxes["failure"] = task["failure"]
+    update: Document = {
+        "$max": maxes,
+        "$setOnInsert": {
+            "tenant": tenant,
+            "task_id": task_id,
+            "alert_id": task["alert_id"],
+            "channel": task["channel"],
+        },
+    }
+    if task.get("reached_at") is not None:
+        update["$min"] = {"reached_at": task["reached_at"]}
+    return UpdateOne({"_id": f"{tenant}:{task_id}"}, update, upsert=True)
 
 
 def _channel_progress(counts: dict[ReceiptStatus, int], expected: int | None) -> ChannelProgress:
