@@ -160,6 +160,21 @@ ALERT_DELIVERY = Dashboard(
             unit="s",
         ),
         Panel(
+            "Publication → delivered (p50 / p90 / p99)",
+            "Time from the alert's publication to the provider confirming delivery (SMS "
+            "delivery report, answered call, push/e-mail accepted), by channel.",
+            [
+                _q(
+                    f"histogram_quantile({q}, sum by (le, channel) "
+                    "(rate(sirene_publish_to_delivered_seconds_bucket"
+                    f'{{channel=~"$channel"}}[{RATE}])))',
+                    f"{{{{channel}}}} p{int(q * 100)}",
+                )
+                for q in (0.5, 0.9, 0.99)
+            ],
+            unit="s",
+        ),
+        Panel(
             "Fanout: publication → last task (p99)",
             "Time for the fanout to expand one alert into all of its tasks, by lane.",
             [
