@@ -20,11 +20,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,8 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+from _results import git_rev, machine
+from _results import record as record_result
 from aioapns import APNs, NotificationRequest, PushType
 from aioapns.connection import APNsProductionClientProtocol
 from fastapi import FastAPI
@@ -57,8 +56,6 @@ from sirene.provider_sim.settings import SimSettings
 from sirene.runtime.twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, BaseUrlTwilioHttpClient
 from sirene.schemas import Channel, DeliveryTask, Lane, PushPlatform, delivery_topic
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 CONCURRENCY = 64
 SIM_SERVICE = {
     Channel.SMS: "sms",
@@ -343,7 +340,7 @@ async def main_async(args: argparse.Namespace, infra: InfraUrls) -> dict[str, An
         "bench": "channels",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "git": _git_rev(),
+        "git": git_rev(),
         "runs": args.runs,
         "concurrency": CONCURRENCY,
         "median": {
@@ -357,42 +354,6 @@ async def main_async(args: argparse.Namespace, infra: InfraUrls) -> dict[str, An
 def _median(values: list[Any]) -> float | None:
     present = [v for v in values if v is not None]
     return round(statistics.median(present), 3) if present else None
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python "
-        f"{platform.python_version()}, load {os.getloadavg()[0]:.1f} at start"
-    )
-
-
-def _git_rev() -> str:
-    with contextlib.suppress(Exception):
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    return "unknown"
-
-
-def record(result: dict[str, Any], note: str) -> None:
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench-*`; newest last.\n")
-    line = json.dumps(result, separators=(",", ":"))
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## bench-channels · {result['date']} · runs={result['runs']}\n\n"
-            f"Machine: {result['machine']}. {note}\n\n```json\n{line}\n```\n"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(main_async(args, infra))
     print(json.dumps(result, separators=(",", ":")), flush=True)  # the one JSON line
     if not args.no_record:
-        record(result, args.note)
+        record_result(
+            f"bench-channels · {result['date']} · runs={result['runs']}", result, args.note
+        )
     return 0
 
 

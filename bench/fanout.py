@@ -30,10 +30,8 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -45,6 +43,8 @@ from typing import Any
 
 import httpx
 import orjson
+from _results import git_rev, machine
+from _results import record as record_result
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.records_to_delete import RecordsToDelete
@@ -76,8 +76,6 @@ from sirene.schemas import (
 )
 from sirene.schemas.examples import EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
 TENANT = "bench"
 TOWN = 50_000
 SEED_MARK = "bench:fanout:seeded"
@@ -646,23 +644,6 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
     return round(statistics.median(numbers), 3)
 
 
-def machine() -> str:
-    cpu = "unknown cpu"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gb = 0.0
-    with contextlib.suppress(OSError):
-        mem_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    load = os.getloadavg()[0]
-    return (
-        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB, "
-        f"Python {platform.python_version()}, load {load:.1f} at start"
-    )
-
-
 def verdict(medians: dict[str, Any]) -> dict[str, bool | None]:
     def at_most(key: str) -> bool | None:
         value = medians.get(key)
@@ -698,7 +679,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "fanout",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "git": _git_rev(),
+        "git": git_rev(),
         "n": args.n,
         "town": min(args.n, TOWN),
         "runs": args.runs,
@@ -711,29 +692,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         else "n/a (N below 1,000,000 or not every step)",
         "each_run": runs,
     }
-
-
-def _git_rev() -> str:
-    with contextlib.suppress(Exception):
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    return "unknown"
-
-
-def record(result: dict[str, Any], note: str) -> None:
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench-*`; newest last.\n")
-    line = json.dumps(result, separators=(",", ":"))
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## bench-fanout · {result['date']} · N={result['n']} · runs={result['runs']}\n\n"
-            f"Machine: {result['machine']}. {note}\n\n```json\n{line}\n```\n"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -756,7 +714,11 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(main_async(args))
     print(json.dumps(result, separators=(",", ":")), flush=True)  # the one JSON line
     if not args.no_record:
-        record(result, args.note)
+        record_result(
+            f"bench-fanout · {result['date']} · N={result['n']} · runs={result['runs']}",
+            result,
+            args.note,
+        )
     return 0
 
 

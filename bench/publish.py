@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _results import machine
 
 from sirene.devstack import demo
 from sirene.devstack.stack import DEV, SIM, service
@@ -92,18 +92,6 @@ def _run(client: httpx.Client, sim: httpx.Client) -> tuple[float, float]:
     return (first - clicked).total_seconds(), answered
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()}: {os.cpu_count()} cores, {model}, Python {platform.python_version()}"
-
-
 def main() -> int:
     publisher = service("publisher").url(DEV)
     with (
@@ -141,7 +129,7 @@ def main() -> int:
             out.write("# Benchmark results\n\nAppend-only; one section per benchmark run.\n")
         out.write(
             f"\n## bench-publish — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-            f"Machine: {_machine()}. Local platform (`make up`, FerretDB, single Kafka broker), "
+            f"Machine: {machine()}. Local platform (`make up`, FerretDB, single Kafka broker), "
             "demo town, district Altstadt, exercise alert on the urgent lane published through "
             'the API (the console\'s "Senden" calls the same service function); first '
             "delivery = earliest `received_at` at the provider simulator.\n\n"
