@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime
 
+from sirene.runtime import Document
 from sirene.runtime.auth import bearer
 from sirene.runtime.errors import InvalidInputError, LanguageDep, NotFoundError, message
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
@@ -105,8 +106,19 @@ StaffDep = Annotated[Principal, Depends(staff_principal)]
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
-def _out(doc: dict[str, object]) -> AlertOut:
-    return AlertOut.model_validate(service.alert_view(doc))
+async def _outs(ctx: Context, docs: list[Document]) -> list[AlertOut]:
+    """Staff views of the alerts, with their fanout summaries (one batched lookup)."""
+    if not docs:
+        return []
+    fanouts = await ctx.repo.fanouts_of(str(docs[0]["tenant"]), [str(d["id"]) for d in docs])
+    return [
+        AlertOut.model_validate(service.alert_view({**d, "fanout": fanouts.get(str(d["id"]))}))
+        for d in docs
+    ]
+
+
+async def _out(ctx: Context, doc: Document) -> AlertOut:
+    return (await _outs(ctx, [doc]))[0]
 
 
 @router.post("/alerts", status_code=status.HTTP_201_CREATED)
@@ -120,7 +132,7 @@ async def create_alert(body: AlertIn, staff: StaffDep, ctx: ContextDep) -> Alert
         body=body,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/publish")
@@ -133,7 +145,7 @@ async def publish_alert(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> A
         alert_id=alert_id,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/approve")
@@ -146,7 +158,7 @@ async def approve_alert(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> A
         alert_id=alert_id,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/reject")
@@ -157,7 +169,7 @@ async def reject_alert(
     doc = await service.reject_alert(
         repo=ctx.repo, principal=staff, alert_id=alert_id, reason=body.reason
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/cancel", status_code=status.HTTP_201_CREATED)
@@ -177,7 +189,7 @@ async def cancel_alert(
         texts=body.texts if body else None,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/update", status_code=status.HTTP_201_CREATED)
@@ -193,7 +205,7 @@ async def update_alert(
         body=body,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.post("/alerts/{alert_id}/attachments", status_code=status.HTTP_201_CREATED)
@@ -213,7 +225,7 @@ async def add_attachment(
         max_count=ctx.settings.attachments_per_alert,
         base_url=ctx.settings.base_url,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.get("/alerts/{alert_id}/attachments/{file_id}", response_class=Response)
@@ -264,14 +276,14 @@ async def list_alerts(
 ) -> AlertPage:
     """The caller's tenant's alerts, newest first."""
     docs = await ctx.repo.list_alerts(staff.tenant, limit=limit, before=before)
-    return AlertPage(items=[_out(d) for d in docs])
+    return AlertPage(items=await _outs(ctx, docs))
 
 
 @router.get("/alerts/{alert_id}")
 async def get_alert(alert_id: IdPath, staff: StaffDep, ctx: ContextDep) -> AlertOut:
     """One alert of the caller's tenant (404 for any other tenant's)."""
     doc = await service.get_alert(repo=ctx.repo, tenant=staff.tenant, alert_id=alert_id)
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.get("/alerts/{alert_id}/progress")
@@ -333,7 +345,7 @@ async def import_cap(request: Request, staff: StaffDep, ctx: ContextDep) -> Aler
         xml=raw,
         default_duration_s=ctx.settings.default_duration_s,
     )
-    return _out(doc)
+    return await _out(ctx, doc)
 
 
 @router.get("/templates")

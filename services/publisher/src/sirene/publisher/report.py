@@ -169,7 +169,7 @@ async def alert_report(
     *, repo: Repository, tenant: str, alert_id: str, now: datetime
 ) -> tuple[Document, DeliveryReport]:
     """The tenant's alert and its delivery report (404 for another tenant's alert)."""
-    alert = await get_alert(repo=repo, tenant=tenant, alert_id=alert_id)
+    alert = await repo.with_progress(await get_alert(repo=repo, tenant=tenant, alert_id=alert_id))
     report = await build_report(alert, repo.report_rows(tenant, alert_id), now=now)
     return alert, report
 

@@ -1,5 +1,11 @@
 """MongoDB access of the publisher: alerts (with the alert.published outbox on each alert
-document) and one document per delivery task for progress. Every query filters by tenant."""
+document) and one document per delivery task for progress. Every query filters by tenant.
+
+The fanout summary and the first/last delivery times of an alert live in collections of
+their own, each written by exactly one consumer, never on the alert document: FerretDB v1
+applies an update as read-modify-write of the whole document, so two writers of one document
+(the API changing its state, the receipts and the summary consumers) can lose each other's
+update."""
 
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ class Repository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.alerts: AsyncCollection[Document] = db["alerts"]
         self.deliveries: AsyncCollection[Document] = db["deliveries"]
+        self.fanouts: AsyncCollection[Document] = db["alert_fanouts"]
+        self.delivery_times: AsyncCollection[Document] = db["alert_delivery_times"]
         self.staff: AsyncCollection[Document] = db["staff"]
         self.tenants: AsyncCollection[Document] = db["tenant_settings"]
         self.audit: AsyncCollection[Document] = db["audit"]
@@ -42,6 +50,10 @@ class Repository:
         await self.deliveries.create_index(
             [("tenant", ASCENDING), ("alert_id", ASCENDING)], name="tenant_alert"
         )
+        for per_alert in (self.fanouts, self.delivery_times):
+            await per_alert.create_index(
+                [("tenant", ASCENDING), ("alert_id", ASCENDING)], unique=True, name="tenant_alert"
+            )
         await self.alerts.create_index(
             [("state", ASCENDING), ("effective", ASCENDING)], name="state_effective"
         )
@@ -180,17 +192,41 @@ class Repository:
         return [doc async for doc in cursor]
 
     async def store_fanout(self, tenant: str, alert_id: str, fanout: Document) -> bool:
-        """Stores the fanout summary on the tenant's alert; False when there is no such alert."""
-        result = await self.alerts.update_one(
-            {"tenant": tenant, "id": alert_id}, {"$set": {"fanout": fanout}}
+        """Stores the fanout summary of the tenant's alert; False when there is no such alert."""
+        if await self.alerts.find_one({"tenant": tenant, "id": alert_id}, {"_id": 1}) is None:
+            return False
+        await self._upsert(
+            self.fanouts, {"tenant": tenant, "alert_id": alert_id}, {"$set": {"fanout": fanout}}
         )
-        return result.matched_count > 0
+        return True
 
-    async def apply(self, deliveries: Sequence[UpdateOne], alerts: Sequence[UpdateOne]) -> None:
-        """Applies delivery upserts and alert progress updates in unordered bulk writes. The
-        updates only use $max/$min/$setOnInsert, so repeating them is harmless: an upsert
-        race (duplicate key) is simply retried once."""
-        for collection, ops in ((self.deliveries, deliveries), (self.alerts, alerts)):
+    async def fanouts_of(self, tenant: str, alert_ids: Sequence[str]) -> dict[str, Document]:
+        """The stored fanout summaries of the tenant's alerts, by alert id."""
+        cursor = self.fanouts.find({"tenant": tenant, "alert_id": {"$in": list(alert_ids)}})
+        return {doc["alert_id"]: doc["fanout"] async for doc in cursor}
+
+    async def with_progress(self, alert: Document) -> Document:
+        """The alert document with its fanout summary (`fanout`, None before the summary
+        arrived) and first/last delivery times (`progress`) merged in."""
+        key = {"tenant": alert["tenant"], "alert_id": alert["id"]}
+        fanout = await self.fanouts.find_one(key)
+        times = await self.delivery_times.find_one(key)
+        return {
+            **alert,
+            "fanout": fanout["fanout"] if fanout else None,
+            "progress": {k: v for k, v in (times or {}).items() if k.endswith("_delivery_at")},
+        }
+
+    async def apply(
+        self, deliveries: Sequence[UpdateOne], delivery_times: Sequence[UpdateOne]
+    ) -> None:
+        """Applies delivery upserts and first/last delivery time upserts in unordered bulk
+        writes. The updates only use $max/$min/$setOnInsert, so repeating them is harmless: an
+        upsert race (duplicate key) is simply retried once."""
+        for collection, ops in (
+            (self.deliveries, deliveries),
+            (self.delivery_times, delivery_times),
+        ):
             for chunk in chunked(ops):
                 try:
                     await collection.bulk_write(chunk, ordered=False)
@@ -199,6 +235,16 @@ class Repository:
                     if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
                         raise
                     await collection.bulk_write(chunk, ordered=False)
+
+    @staticmethod
+    async def _upsert(
+        collection: AsyncCollection[Document], key: Document, update: Document
+    ) -> None:
+        """One upsert, retried once when a concurrent upsert of the same key won the insert."""
+        try:
+            await collection.update_one(key, update, upsert=True)
+        except DuplicateKeyError:
+            await collection.update_one(key, update, upsert=True)
 
     async def delivery_counts(self, tenant: str, alert_id: str) -> list[tuple[str, int, int]]:
         """(channel, status code, tasks) for the tenant's alert."""

@@ -233,7 +233,6 @@ def _new_doc(
         "published_at": None,
         "version": 1,
         "outbox": None,
-        "fanout": None,
     }
 
 
@@ -661,17 +660,15 @@ async def apply_receipts(*, repo: Repository, receipts: Iterable[DeliveryReceipt
             metrics.PUBLISH_TO_DELIVERED.labels(channel=task["channel"]).observe(
                 max(0.0, (task["reached_at"] - task["published_at"]).total_seconds())
             )
-    alert_ops = [
+    time_ops = [
         UpdateOne(
-            {"tenant": tenant, "id": alert_id},
-            {
-                "$min": {"progress.first_delivery_at": first},
-                "$max": {"progress.last_delivery_at": last},
-            },
+            {"tenant": tenant, "alert_id": alert_id},
+            {"$min": {"first_delivery_at": first}, "$max": {"last_delivery_at": last}},
+            upsert=True,
         )
         for (tenant, alert_id), (first, last) in delivered.items()
     ]
-    await repo.apply(task_ops, alert_ops)
+    await repo.apply(task_ops, time_ops)
     return len(task_ops)
 
 
@@ -722,7 +719,7 @@ def _channel_progress(counts: dict[ReceiptStatus, int], expected: int | None) ->
 async def progress(*, repo: Repository, tenant: str, alert_id: str) -> ProgressOut:
     """Delivery progress of the tenant's alert: tasks per channel and current status,
     expected counts from the fanout, first/last delivery, and whether it is complete."""
-    doc = await get_alert(repo=repo, tenant=tenant, alert_id=alert_id)
+    doc = await repo.with_progress(await get_alert(repo=repo, tenant=tenant, alert_id=alert_id))
     per_channel: dict[Channel, dict[ReceiptStatus, int]] = defaultdict(dict)
     for channel, code, n in await repo.delivery_counts(tenant, alert_id):
         status = STATUS_OF_CODE.get(code)
