@@ -16,6 +16,7 @@ from sirene.schemas import Channel
 from sirene.schemas.common import ENTITY_ID_PATTERN
 
 from .repository import AudienceIndex, Recipient
+from .routing import routes_for
 
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 _ID = re.compile(ENTITY_ID_PATTERN)
@@ -27,12 +28,10 @@ def reachable(recipient: Recipient, *, everyone: bool, topics: list[str]) -> set
     subs = recipient.subscriptions
     chosen = subs.keys() if everyone else (t for t in topics)
     channels = {Channel(ch) for topic in chosen for ch in subs.get(topic, ())}
-    contacts = recipient.contacts
-    return {
-        ch
-        for ch in channels
-        if (contacts.get("push") if ch is Channel.PUSH else contacts.get(ch.value))
-    }
+    routes = recipient.routes
+    if routes is None:
+        routes = routes_for(recipient.citizen_id, recipient.contacts)
+    return {ch for ch in channels if routes.get(ch.value)}
 
 
 def estimate_router(index: AudienceIndex, *, chunk_size: int) -> APIRouter:

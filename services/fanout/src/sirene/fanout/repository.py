@@ -2,8 +2,9 @@
 per-alert bookkeeping of sharded expansion.
 
 Layout (prefix `sirene:aud`; `<b>` is the citizen's bucket, crc32(citizen id) mod `buckets`):
-- `<p>:layout` — `v2:<buckets>`; a different (or missing) value means the index is rebuilt;
-- `<p>:prof:<tenant>:<citizen>` — the citizen's routing profile (compact JSON);
+- `<p>:layout` — `v3:<buckets>`; a different (or missing) value means the index is rebuilt;
+- `<p>:prof:<tenant>:<citizen>` — the citizen's routing profile (compact JSON, with the
+  precomputed routes of `routing.py`);
 - `<p>:topic:<tenant>:<topic>:<b>` — active citizen ids subscribed to the topic, per bucket;
 - `<p>:all:<tenant>:<b>` — all active citizen ids, per bucket;
 - `<p>:offsets` — hash partition → next offset of `citizen.profile` already applied;
@@ -25,7 +26,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -34,7 +35,9 @@ from redis.exceptions import WatchError
 
 from sirene.schemas import CitizenProfile, Language, utcnow
 
-LAYOUT_VERSION = "v2"
+from .routing import CHANNEL_ORDER, Routes, routes_for
+
+LAYOUT_VERSION = "v3"
 
 
 class LeaseLostError(RuntimeError):
@@ -43,7 +46,8 @@ class LeaseLostError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """What the fanout needs of one citizen."""
+    """What the fanout needs of one citizen. Read from the index, it carries its `routes`
+    and no `contacts` (the routes hold the contact points)."""
 
     citizen_id: str
     language: Language
@@ -53,6 +57,13 @@ class Recipient:
     key_hash: int = 0
     """Kafka's murmur2 hash of the citizen id (as the default partitioner computes it), kept in
     the index so emission does not hash every key again."""
+    routes: Routes | None = None
+    """The precomputed per-task parts (`routing.Routes`); None: computed from `contacts`."""
+
+
+Chunk = tuple[int, list[bytes], list[bytes | None]]
+"""(bucket, citizen ids, their compact profiles) — what `AudienceIndex.audience_raw` streams;
+a profile is None when the citizen left the index between the set scan and the fetch."""
 
 
 def _text(value: bytes | str) -> str:
@@ -65,20 +76,29 @@ def key_hash(citizen_id: str) -> int:
 
 
 def _compact(profile: CitizenProfile) -> bytes:
+    """The citizen's routing profile: version, language, district, Kafka key hash,
+    subscriptions (topic → channels, sorted), `a` every subscribed channel (sorted) and `t` the
+    routes (`routing.Routes`, which also hold the contact points)."""
     c = profile.contacts
+    contacts = {
+        "sms": c.sms,
+        "voice": c.voice,
+        "email": c.email,
+        "push": [[d.platform.value, d.token] for d in c.push],
+    }
+    subscriptions = {
+        t: sorted({ch.value for ch in chs}) for t, chs in profile.subscriptions.items() if chs
+    }
+    chosen = {ch for chs in subscriptions.values() for ch in chs}
     return orjson.dumps(
         {
             "v": profile.version,
             "l": profile.language.value,
             "d": profile.district,
             "h": key_hash(profile.citizen_id),
-            "c": {
-                "sms": c.sms,
-                "voice": c.voice,
-                "email": c.email,
-                "push": [[d.platform.value, d.token] for d in c.push],
-            },
-            "s": {t: [ch.value for ch in chs] for t, chs in profile.subscriptions.items() if chs},
+            "s": subscriptions,
+            "a": [ch for ch in CHANNEL_ORDER if ch in chosen],
+            "t": routes_for(profile.citizen_id, contacts),
         }
     )
 
@@ -92,9 +112,10 @@ def _recipient(citizen_id: str, raw: bytes) -> Recipient:
         citizen_id=citizen_id,
         language=_LANGUAGE[data["l"]],
         district=data["d"],
-        contacts=data["c"],
+        contacts={},
         subscriptions=data["s"],
         key_hash=data["h"],
+        routes=data["t"],
     )
 
 
@@ -353,6 +374,46 @@ class AudienceIndex:
             shards *= 2
         return shards
 
+    async def audience_raw(
+        self,
+        tenant: str,
+        *,
+        everyone: bool,
+        topics: Iterable[str],
+        chunk_size: int,
+        shard: int = 0,
+        shards: int = 1,
+        recipients_of: str | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Streams one shard of the audience in chunks of about `chunk_size` (never all at
+        once), as raw ids and compact profiles, one bucket at a time. A citizen comes once per
+        shard even if in several targeted topics (or returned twice by `SSCAN` while a set is
+        resized): the shard remembers the ids of the bucket it is on, which bounds its memory
+        by a bucket, not by the alert."""
+        if shards < 1 or self.buckets % shards or not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} of {shards} does not divide {self.buckets} buckets")
+        topics = list(topics)
+        prof = self._prof(tenant, "").encode()
+        for bucket in range(shard, self.buckets, shards):
+            seen: set[bytes] = set()
+            for source in self._sources(
+                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
+            ):
+                cursor = 0
+                while True:
+                    cursor, scanned = await self.redis.sscan(source, cursor, count=chunk_size)
+                    members = cast(list[bytes], scanned)  # the client does not decode replies
+                    ids = [
+                        m
+                        for m in members
+                        if m not in seen and not seen.add(m)  # type: ignore[func-returns-value]
+                    ]
+                    if ids:
+                        raws = await self.redis.mget([prof + m for m in ids])
+                        yield bucket, ids, cast(list[bytes | None], raws)
+                    if cursor == 0:
+                        break
+
     async def audience(
         self,
         tenant: str,
@@ -364,53 +425,51 @@ class AudienceIndex:
         shards: int = 1,
         recipients_of: str | None = None,
     ) -> AsyncIterator[list[Recipient]]:
-        """Streams one shard of the audience in chunks of about `chunk_size` (never all at
-        once). A citizen comes once per shard even if in several targeted topics (or returned
-        twice by `SSCAN` while a set is resized): the shard remembers the ids it has yielded,
-        which bounds its memory by the shard's size, not the alert's."""
-        if shards < 1 or self.buckets % shards or not 0 <= shard < shards:
-            raise ValueError(f"shard {shard} of {shards} does not divide {self.buckets} buckets")
-        topics = list(topics)
-        for bucket in range(shard, self.buckets, shards):
-            seen: set[str] = set()
-            for source in self._sources(
-                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
-            ):
-                cursor = 0
-                while True:
-                    cursor, members = await self.redis.sscan(source, cursor, count=chunk_size)
-                    ids = [
-                        c
-                        for c in (_text(m) for m in members)
-                        if c not in seen and not seen.add(c)  # type: ignore[func-returns-value]
-                    ]
-                    if ids:
-                        raws = await self.redis.mget([self._prof(tenant, c) for c in ids])
-                        yield [
-                            _recipient(c, raw)
-                            for c, raw in zip(ids, raws, strict=True)
-                            if isinstance(raw, bytes)
-                        ]
-                    if cursor == 0:
-                        break
+        """`audience_raw` as `Recipient`s (for the estimate and tests; expansion reads raw)."""
+        async for _, ids, raws in self.audience_raw(
+            tenant,
+            everyone=everyone,
+            topics=topics,
+            chunk_size=chunk_size,
+            shard=shard,
+            shards=shards,
+            recipients_of=recipients_of,
+        ):
+            yield [
+                _recipient(c.decode(), raw)
+                for c, raw in zip(ids, raws, strict=True)
+                if isinstance(raw, bytes)
+            ]
 
     # --- per-alert bookkeeping --------------------------------------------------------------
 
     async def record_recipients(
-        self, tenant: str, alert_id: str, citizen_ids: Iterable[str], *, expires: datetime
+        self,
+        tenant: str,
+        alert_id: str,
+        citizen_ids: Sequence[str | bytes],
+        *,
+        expires: datetime,
+        bucket: int | None = None,
     ) -> None:
         """Adds citizens to the alert's recipients, by bucket (idempotent, one round trip),
         kept until `RECIPIENTS_KEPT_AFTER_EXPIRY` after the alert expires: an Update or
-        Cancel of it is expanded over exactly these citizens."""
-        by_bucket: dict[int, list[str]] = {}
-        for citizen in citizen_ids:
-            by_bucket.setdefault(self.bucket(citizen), []).append(citizen)
+        Cancel of it is expanded over exactly these citizens. With `bucket`, every citizen is
+        known to be in that bucket (as the chunks of `audience_raw` are)."""
+        by_bucket: dict[int, list[str | bytes]] = {}
+        if bucket is not None:
+            by_bucket[bucket] = list(citizen_ids)
+        else:
+            for citizen in citizen_ids:
+                name = citizen if isinstance(citizen, str) else citizen.decode()
+                by_bucket.setdefault(self.bucket(name), []).append(citizen)
+        by_bucket = {b: members for b, members in by_bucket.items() if members}
         if not by_bucket:
             return
         ttl = max(60, int((expires - utcnow() + RECIPIENTS_KEPT_AFTER_EXPIRY).total_seconds()))
         pipe = self.redis.pipeline(transaction=False)
-        for bucket, members in by_bucket.items():
-            key = self._rcpt(tenant, alert_id, bucket)
+        for b, members in by_bucket.items():
+            key = self._rcpt(tenant, alert_id, b)
             pipe.sadd(key, *members)
             pipe.expire(key, ttl)
         await pipe.execute()

@@ -7,14 +7,15 @@ fanout instance consumes it. The last shard to be counted emits the alert's `Fan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -39,15 +40,22 @@ from sirene.schemas import (
 
 from .metrics import ALERTS_EXPANDED, EXPANSION_SECONDS, SHARDS_EXPANDED, TASKS_PRODUCED
 from .repository import AudienceIndex, Recipient
+from .routing import CHANNEL_ORDER, addresses, fallback_address, routes_for
 
 log = logging.getLogger(__name__)
 
 Record = tuple[str, int, bytes | None, bytes]
 """(topic, partition, key, value) of a task record."""
 
+T = TypeVar("T")
+
 
 _CHANNEL = {c.value: c for c in Channel}
 """Channel by value, without an enum call per task on the hot path."""
+
+ENCODE_SLICE = 1000
+"""Citizens encoded between two yields to the event loop (heartbeats, the follower, and an
+urgent shard in the same process get their turn)."""
 
 
 def channels_for(alert: AlertPublished, recipient: Recipient) -> set[Channel]:
@@ -75,17 +83,6 @@ def _title_body(channel: Channel, texts: ChannelTexts) -> tuple[str | None, str]
             return texts.email_subject or texts.headline, texts.email_body or texts.push_body
 
 
-def _addresses(channel: Channel, contacts: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
-    """(address, push platform) of a citizen's active contact points on a channel."""
-    if channel is Channel.PUSH:
-        for platform, token in contacts.get("push") or []:
-            yield token, platform
-        return
-    address = contacts.get(channel.value)
-    if isinstance(address, str) and address:
-        yield address, None
-
-
 def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryTask]:
     """Every task for one recipient, with the text in the citizen's language (German
     fallback). A channel without an active contact point yields nothing. (The reference form
@@ -93,7 +90,7 @@ def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryT
     language, texts = _texts(alert, recipient.language)
     for channel in sorted(channels_for(alert, recipient)):
         title, body = _title_body(channel, texts)
-        for address, platform in _addresses(channel, recipient.contacts):
+        for address, platform in addresses(channel, recipient.contacts):
             yield DeliveryTask(
                 tenant_id=alert.tenant_id,
                 alert_id=alert.alert_id,
@@ -114,17 +111,8 @@ def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryT
                 push_platform=PushPlatform(platform) if platform else None,
                 title=title,
                 body=body,
-                fallback_address=_fallback_address(channel, recipient.contacts),
+                fallback_address=fallback_address(channel, recipient.contacts),
             )
-
-
-def _fallback_address(channel: Channel, contacts: dict[str, Any]) -> str | None:
-    """For a push task, the citizen's mobile: where the push worker falls back to SMS when the
-    device is gone (only for tenants that enable fallback; see `sirene.runtime.delivery`)."""
-    if channel is not Channel.PUSH:
-        return None
-    mobile = contacts.get("sms")
-    return mobile if isinstance(mobile, str) and mobile else None
 
 
 _PER_TASK = (
@@ -137,79 +125,157 @@ _PER_TASK = (
 )
 
 
+@dataclass
+class EncodedChunk:
+    """The task records of a chunk of citizens, tasks per channel, and who was reached."""
+
+    records: list[Record]
+    counts: dict[str, int]
+    reached: list[bytes]
+
+
 class TaskEncoder:
     """Encodes an alert's tasks straight to the JSON bytes `DeliveryTask` validates, without
     building a model per task: the fields every task of a (language, channel) shares are
-    serialized once, by pydantic, and only the per-task fields are added. Equal to
-    `tasks_for(...)` serialized (a unit test holds them together)."""
+    serialized once, by pydantic, the per-citizen fields come precomputed from the index
+    (`routing.Routes`), and per task only the event id and the task id (one sha256) are added.
+    Equal to `tasks_for(...)` serialized (a unit test holds them together)."""
 
     def __init__(self, alert: AlertPublished) -> None:
         self.alert = alert
         self._alert_prefix = f"{alert.alert_id}\x1f".encode()
-        self._event_prefix = uuid.uuid4().hex[:20]
+        self._event_prefix = uuid.uuid4().hex[:20].encode()
         self._events = 0
-        self._heads: dict[tuple[Language, Channel], bytes] = {}
-        self.topics = {channel: delivery_topic(channel, alert.lane) for channel in Channel}
+        self.topics = {channel.value: delivery_topic(channel, alert.lane) for channel in Channel}
+        self._channel_of_topic = {topic: _CHANNEL[ch] for ch, topic in self.topics.items()}
+        self._heads = {
+            (language.value, channel.value): self._head(language, channel)
+            for language in Language
+            for channel in Channel
+        }
+        self._everyone = alert.audience.everyone
+        self._topics = sorted(set(alert.audience.topics))
 
     def _head(self, language: Language, channel: Channel) -> bytes:
-        head = self._heads.get((language, channel))
-        if head is None:
-            alert = self.alert
-            used, texts = _texts(alert, language)
-            title, body = _title_body(channel, texts)
-            sample = DeliveryTask(
-                tenant_id=alert.tenant_id,
-                alert_id=alert.alert_id,
-                citizen_id="x",
-                lane=alert.lane,
-                language=used,
-                severity=alert.severity,
-                exercise=alert.exercise,
-                published_at=alert.published_at,
-                expires=alert.expires,
-                task_id="0" * 32,
-                channel=channel,
-                address="xxx",
-                title=title,
-                body=body,
-            ).model_dump(mode="json", exclude=set(_PER_TASK))
-            head = self._heads[language, channel] = orjson.dumps(sample)[:-1] + b","
-        return head
+        alert = self.alert
+        used, texts = _texts(alert, language)
+        title, body = _title_body(channel, texts)
+        sample = DeliveryTask(
+            tenant_id=alert.tenant_id,
+            alert_id=alert.alert_id,
+            citizen_id="x",
+            lane=alert.lane,
+            language=used,
+            severity=alert.severity,
+            exercise=alert.exercise,
+            published_at=alert.published_at,
+            expires=alert.expires,
+            task_id="0" * 32,
+            channel=channel,
+            address="xxx",
+            title=title,
+            body=body,
+        ).model_dump(mode="json", exclude=set(_PER_TASK))
+        return orjson.dumps(sample)[:-1] + b","
+
+    def encode_chunk(
+        self,
+        ids: Sequence[bytes],
+        raws: Sequence[bytes | None],
+        partitions: dict[str, list[int]],
+        districts: Collection[str] = (),
+    ) -> EncodedChunk:
+        """The task records of citizens given by id and compact index profile (None: left the
+        index meanwhile, skipped), partitioned by citizen as Kafka's default partitioner does
+        (`partitions`: channel → the lane topic's partitions). With `districts`, only citizens
+        of those districts."""
+        records: list[Record] = []
+        reached: list[bytes] = []
+        counts = dict.fromkeys(CHANNEL_ORDER, 0)
+        heads, topics, prefix, event_prefix = (
+            self._heads,
+            self.topics,
+            self._alert_prefix,
+            self._event_prefix,
+        )
+        sha256, loads, append = hashlib.sha256, orjson.loads, records.append
+        everyone, wanted = self._everyone, self._topics
+        single = wanted[0] if len(wanted) == 1 else None
+        events = self._events
+        for citizen, raw in zip(ids, raws, strict=True):
+            if raw is None:
+                continue
+            data = loads(raw)
+            if districts and data["d"] not in districts:
+                continue
+            if everyone:
+                chosen = data["a"]
+            elif single is not None:
+                chosen = data["s"].get(single)
+            else:
+                subs = data["s"]
+                chosen = sorted({ch for t in wanted for ch in subs.get(t, ())})
+            if not chosen:
+                continue
+            routes, language, hashed = data["t"], data["l"], data["h"]
+            hit = False
+            for channel in chosen:
+                contacts = routes.get(channel)
+                if not contacts:
+                    continue
+                head, topic = heads[language, channel], topics[channel]
+                parts = partitions[channel]
+                partition = parts[hashed % len(parts)]
+                for suffix, tail in contacts:
+                    events += 1
+                    task_id = sha256(prefix + suffix.encode()).hexdigest()[:32]
+                    append(
+                        (
+                            topic,
+                            partition,
+                            citizen,
+                            b"".join(
+                                (
+                                    head,
+                                    b'"event_id":"',
+                                    event_prefix,
+                                    b"%012x" % events,
+                                    b'","task_id":"',
+                                    task_id.encode(),
+                                    b'",',
+                                    tail.encode(),
+                                )
+                            ),
+                        )
+                    )
+                counts[channel] += len(contacts)
+                hit = True
+            if hit:
+                reached.append(citizen)
+        self._events = events
+        return EncodedChunk(records, counts, reached)
 
     def encode(self, recipient: Recipient) -> Iterator[tuple[Channel, bytes]]:
-        """(channel, JSON value) of every task of one recipient."""
-        citizen = recipient.citizen_id
-        citizen_json = orjson.dumps(citizen)
-        id_prefix = self._alert_prefix + citizen.encode() + b"\x1f"
-        for channel in sorted(channels_for(self.alert, recipient)):
-            head = self._head(recipient.language, channel)
-            id_channel = id_prefix + channel.value.encode() + b"\x1f"
-            fallback = orjson.dumps(_fallback_address(channel, recipient.contacts))
-            for address, platform in _addresses(channel, recipient.contacts):
-                contact_key = hashlib.sha256(address.encode()).hexdigest()[:16]
-                task_id = hashlib.sha256(id_channel + contact_key.encode()).hexdigest()[:32]
-                self._events += 1
-                yield (
-                    channel,
-                    b"".join(
-                        (
-                            head,
-                            b'"event_id":"',
-                            f"{self._event_prefix}{self._events:012x}".encode(),
-                            b'","task_id":"',
-                            task_id.encode(),
-                            b'","citizen_id":',
-                            citizen_json,
-                            b',"address":',
-                            orjson.dumps(address),
-                            b',"push_platform":',
-                            orjson.dumps(platform),
-                            b',"fallback_address":',
-                            fallback,
-                            b"}",
-                        )
-                    ),
-                )
+        """(channel, JSON value) of every task of one recipient (the unbatched form of
+        `encode_chunk`, for tests and tools)."""
+        subscriptions = {t: sorted(set(chs)) for t, chs in recipient.subscriptions.items() if chs}
+        chosen = {ch for chs in subscriptions.values() for ch in chs}
+        raw = orjson.dumps(
+            {
+                "l": recipient.language.value,
+                "d": recipient.district,
+                "h": recipient.key_hash,
+                "s": subscriptions,
+                "a": [ch for ch in CHANNEL_ORDER if ch in chosen],
+                "t": recipient.routes
+                if recipient.routes is not None
+                else routes_for(recipient.citizen_id, recipient.contacts),
+            }
+        )
+        partitions = {topic: [0] for topic in self.topics}
+        chunk = self.encode_chunk([recipient.citizen_id.encode()], [raw], partitions)
+        for topic, _, _, value in chunk.records:
+            yield self._channel_of_topic[topic], value
 
 
 @dataclass
@@ -271,8 +337,8 @@ async def expand_shard(
         channel: await producer.partitions_for(topic) for channel, topic in encoder.topics.items()
     }
     in_flight: deque[list[asyncio.Future[Any]]] = deque()
-    try:
-        async for chunk in index.audience(
+    chunks = prefetched(
+        index.audience_raw(
             alert.tenant_id,
             everyone=alert.audience.everyone,
             topics=alert.audience.topics,
@@ -280,37 +346,28 @@ async def expand_shard(
             shard=shard,
             shards=shards,
             recipients_of=referenced,
-        ):
+        )
+    )
+    try:
+        async for bucket, ids, raws in chunks:
             if gate is not None:
                 await gate.wait_turn(alert.lane)
             records: list[Record] = []
-            reached_ids: list[str] = []
-            for position, recipient in enumerate(chunk):
-                if position % 500 == 499:
-                    # let heartbeats, the follower and urgent work run on a loaded machine
+            reached: list[bytes] = []
+            for start in range(0, len(ids), ENCODE_SLICE):
+                if start:
                     await asyncio.sleep(0)
-                if districts and recipient.district not in districts:
-                    continue
-                key = recipient.citizen_id.encode()
-                reached = False
-                for channel, value in encoder.encode(recipient):
-                    parts = partitions[channel]
-                    records.append(
-                        (
-                            encoder.topics[channel],
-                            parts[recipient.key_hash % len(parts)],
-                            key,
-                            value,
-                        )
-                    )
-                    result.expected[channel] += 1
-                    reached = True
-                result.recipients += reached
-                if reached:
-                    reached_ids.append(recipient.citizen_id)
-            if reached_ids:
+                end = start + ENCODE_SLICE
+                part = encoder.encode_chunk(ids[start:end], raws[start:end], partitions, districts)
+                records.extend(part.records)
+                reached.extend(part.reached)
+                for channel, count in part.counts.items():
+                    if count:
+                        result.expected[_CHANNEL[channel]] += count
+            result.recipients += len(reached)
+            if reached:
                 await index.record_recipients(
-                    alert.tenant_id, alert.alert_id, reached_ids, expires=alert.expires
+                    alert.tenant_id, alert.alert_id, reached, expires=alert.expires, bucket=bucket
                 )
             if records:
                 in_flight.append(await producer.send_partitioned(records))
@@ -319,10 +376,33 @@ async def expand_shard(
         while in_flight:
             await asyncio.gather(*in_flight.popleft())
     finally:
+        await chunks.aclose()
         for futures in in_flight:
             for future in futures:
                 future.cancel()
     return result
+
+
+async def prefetched(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """Yields the items of `source`, fetching the next one while the caller works on the
+    current one (the Redis round trips of the audience overlap with encoding)."""
+    pending: asyncio.Future[T] = asyncio.ensure_future(anext(source))
+    try:
+        while True:
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(source))
+            yield item
+    finally:
+        if not pending.done():
+            pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def plan_alert(
