@@ -79,6 +79,7 @@ from .metric_defs import (
     PUBLISH_TO_HANDOFF_SECONDS,
     RATE_LIMIT_WAIT_SECONDS,
 )
+from .priority import LANE_PRIORITY, PrioritySemaphore
 from .ratelimit import RateLimiter
 from .retry import (
     DEDUP_PREFIX,
@@ -342,7 +343,8 @@ class DeliveryPipeline:
         self.reconcile = reconcile
         self.fallback = fallback
         self.precheck = precheck
-        self._semaphore = asyncio.Semaphore(concurrency)
+        # urgent tasks (and their retries) take a freed provider slot before any bulk task
+        self._slots = PrioritySemaphore(concurrency)
         # Expose the channel's latency series from the start (empty), not only after a send.
         for lane in Lane:
             PUBLISH_TO_HANDOFF_SECONDS.labels(channel.value, lane.value)
@@ -621,8 +623,9 @@ class DeliveryPipeline:
 
     async def _hand_off(self, task: DeliveryTask) -> Outcome | None:
         """Hands one leased task to the provider (at most `concurrency` at once), after the
-        rate limiter let it through; None when the circuit breaker holds it back."""
-        async with self._semaphore:
+        rate limiter let it through; None when the circuit breaker holds it back. Urgent tasks
+        get a freed slot before bulk ones, whichever asked first."""
+        async with self._slots.slot(LANE_PRIORITY[task.lane]):
             if self.breaker is not None and not self.breaker.allow():
                 return None
             if self.limiter is not None:
