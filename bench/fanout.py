@@ -18,6 +18,9 @@ Then, per run:
       publish → provider hand-off (first non-failed receipt per task) p50/p90/p99 and last;
   (d) priority: a bulk post to all N, and 1 s later an urgent warning to the town; the
       warning's first and last hand-off after its publish. The bulk lanes are truncated after.
+(c) and (d) also report how many tasks were handed off within 10 s and the hand-off rate. After
+each step the lanes it used are truncated and the channel workers restarted (and waited for),
+so the next step starts with idle workers.
 
 Prints one JSON line (medians over the runs, and each run) and appends it with machine and date
 to `bench/RESULTS.md`. Tasks of channels without a running worker (e-mail, until its worker
@@ -192,6 +195,37 @@ class Stack:
 
     def start_workers(self) -> None:
         start_together(self.workers, echo=lambda _line: None)
+
+    async def restart_workers(self) -> None:
+        """Stops and starts the channel workers (dropping work a step left in their memory) and
+        waits until their lane consumers are listening again."""
+        self.stop_workers()
+        self.start_workers()
+        await workers_listening(self.kafka, self.worker_channels)
+
+
+async def workers_listening(kafka: str, channels: set[str], timeout_s: float = 120.0) -> None:
+    """Waits until every worker's lane consumer group is stable with a member, so a step's
+    first task is not measured waiting for a group to form."""
+    wanted = {f"channel-{c}.{lane.value}" for c in channels for lane in Lane}
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stable = set()
+            for response in await admin.describe_consumer_groups(sorted(wanted)):
+                for group in response.groups:
+                    _error, group_id, state, _ptype, _protocol, members, *_ = group
+                    if state == "Stable" and members:
+                        stable.add(group_id)
+            if stable >= wanted:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker groups not stable: {sorted(wanted - stable)}")
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -503,6 +537,7 @@ async def fanout_alone(stack: Stack, watcher: Watcher) -> dict[str, Any]:
     finally:
         await truncate_lanes(stack.kafka)
         stack.start_workers()
+        await workers_listening(stack.kafka, stack.worker_channels)
 
 
 def _handoff_expected(summary: dict[str, Any], stack: Stack) -> int:
@@ -520,19 +555,30 @@ async def end_to_end(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[s
         with contextlib.suppress(TimeoutError):
             await until(lambda: len(seen) >= wanted, timeout_s, "hand-off of every task")
     finally:
-        # what is not handed off by now must not queue ahead of the next step's warning
+        # what is not handed off by now must not queue ahead of the next step's warning, neither
+        # on the lanes nor in the workers' memory
         await truncate_lanes(stack.kafka, (Lane.URGENT,))
+        await stack.restart_workers()
     latencies = sorted(t - published for t in seen.values())
     # tasks still missing count as later than any measured one
     padded = latencies + [float("inf")] * max(0, wanted - len(latencies))
     return {
         "e2e_tasks": wanted,
         "e2e_handed_off": len(latencies),
+        "e2e_within_10s": sum(1 for t in latencies if t <= 10.0),
+        "e2e_handoffs_per_s": _rate(latencies),
         "e2e_p50_s": _finite(percentile(padded, 0.5)),
         "e2e_p90_s": _finite(percentile(padded, 0.9)),
         "e2e_p99_s": _finite(percentile(padded, 0.99)),
         "e2e_last_s": _finite(padded[-1]) if padded else None,
     }
+
+
+def _rate(latencies: list[float]) -> float | None:
+    """Hand-offs per second between the first and the last one (sorted latencies)."""
+    if len(latencies) < 2 or latencies[-1] <= latencies[0]:
+        return None
+    return round((len(latencies) - 1) / (latencies[-1] - latencies[0]), 1)
 
 
 def _finite(value: float) -> float | None:
@@ -557,6 +603,8 @@ async def priority(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[str
         return {
             "urgent_tasks": wanted,
             "urgent_handed_off": len(times),
+            "urgent_within_10s": sum(1 for t in times if t <= 10.0),
+            "urgent_handoffs_per_s": _rate(times),
             "urgent_first_s": round(times[0], 2) if times else None,
             "urgent_p99_s": _finite(
                 percentile(times + [float("inf")] * max(0, wanted - len(times)), 0.99)
@@ -573,6 +621,7 @@ async def priority(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[str
         }
     finally:
         await truncate_lanes(stack.kafka, (Lane.URGENT, Lane.BULK))
+        await stack.restart_workers()
 
 
 # --- driver --------------------------------------------------------------------------------
@@ -630,9 +679,13 @@ MEDIAN_KEYS = [
     "e2e_p90_s",
     "e2e_p99_s",
     "e2e_last_s",
+    "e2e_within_10s",
+    "e2e_handoffs_per_s",
     "urgent_first_s",
     "urgent_p99_s",
     "urgent_last_s",
+    "urgent_within_10s",
+    "urgent_handoffs_per_s",
 ]
 
 
