@@ -13,12 +13,20 @@ class FanoutShard(Event):
 
     Produced by fanout when it consumes `alert.published` (the alert is split into `shards`
     slices of the audience index), consumed by fanout again — by whichever instance owns the
-    partition — so several instances expand one alert in parallel. Key: `<alert_id>:<shard>`.
+    partition — so several instances expand one alert in parallel. Key: `<alert_id>:<shard>`
+    (`<alert_id>:<release>:<shard>` for a quiet-hours release).
     Expanding a shard twice yields the same task ids and is counted once."""
 
     alert: AlertPublished = Field(description="The alert being expanded.")
     shard: int = Field(ge=0, description="This slice, 0 ≤ shard < shards.")
     shards: int = Field(ge=1, le=4096, description="Slices the audience is split into.")
+    release: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set when the shard releases the citizens a bulk post was held back for "
+        "during their quiet hours: the epoch second those quiet hours ended. Such a shard "
+        "expands only them and is not counted again (the post's totals already include them).",
+    )
 
     @model_validator(mode="after")
     def _in_range(self) -> FanoutShard:

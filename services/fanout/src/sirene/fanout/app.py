@@ -22,7 +22,7 @@ from sirene.schemas import (
 
 from .api import index_router
 from .estimate import estimate_router
-from .handlers import ProfileFollower, register_alert_handlers
+from .handlers import ProfileFollower, QuietHoursReleaser, register_alert_handlers
 from .notifications import TOPICS as NOTIFICATION_TOPICS
 from .notifications import register_notification_handlers
 from .repository import AudienceIndex
@@ -51,6 +51,7 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
         lease_ms=int(settings.follower_lease_s * 1000),
     )
     follower = ProfileFollower(infra, settings, index)
+    releaser = QuietHoursReleaser(infra, settings, index)
     gate = PriorityGate()
     register_alert_handlers(infra, settings, index, gate)
     register_notification_handlers(infra, settings)
@@ -59,9 +60,11 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await infra.start()
         await follower.start()
+        releaser.start()
         try:
             yield
         finally:
+            await releaser.stop()
             await follower.stop()
             await infra.stop()
 
@@ -73,4 +76,5 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     app.state.index = index
     app.state.gate = gate
     app.state.follower = follower
+    app.state.releaser = releaser
     return app

@@ -33,7 +33,7 @@ from sirene.schemas import (
 
 from .metrics import FOLLOWER_LEADER, PROFILES_APPLIED
 from .repository import AudienceIndex, LeaseLostError
-from .service import PriorityGate, plan_alert, run_shard
+from .service import PriorityGate, plan_alert, release_due, run_shard
 from .settings import FanoutSettings
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def _subscribe_shards(
                     max_in_flight=settings.chunks_in_flight,
                     run_ttl_s=settings.run_ttl_s,
                     gate=gate,
+                    zone=settings.zone,
                 )
                 for _record, task in shards
             )
@@ -298,3 +299,36 @@ class ProfileFollower:
         )
         for name, count in outcome.items():
             PROFILES_APPLIED.labels(outcome=name).inc(count)
+
+
+class QuietHoursReleaser:
+    """Every `release_interval_s`, emits release shards for the citizens whose quiet hours
+    have ended (`service.release_due`); every instance runs one, an entry is claimed by one."""
+
+    def __init__(self, infra: Infra, settings: FanoutSettings, index: AudienceIndex) -> None:
+        self._infra = infra
+        self._settings = settings
+        self._index = index
+        self._instance = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="quiet-hours-releaser")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.release_interval_s)
+            try:
+                await release_due(
+                    index=self._index, producer=self._infra.producer, instance=self._instance
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("releasing held-back deliveries failed; trying again")

@@ -38,3 +38,12 @@ FOLLOWER_LEADER = Gauge(
 # every known outcome exists from the start at 0: "no profile changes" is a value, not a gap
 for _outcome in ("applied", "stale", "erased", "dead_lettered"):
     PROFILES_APPLIED.labels(outcome=_outcome)
+
+QUIET_HOURS = Counter(
+    "sirene_fanout_quiet_hours_citizens_total",
+    "Citizens of bulk posts and quiet hours: held back, released when they ended, skipped "
+    "(the post expires before they end), withdrawn (the post was cancelled or updated).",
+    ["outcome"],
+)
+for _outcome in ("held", "released", "skipped_expiring", "withdrawn"):
+    QUIET_HOURS.labels(outcome=_outcome)

@@ -10,7 +10,11 @@ Layout (prefix `sirene:aud`; `<b>` is the citizen's bucket, crc32(citizen id) mo
 - `<p>:offsets` — hash partition → next offset of `citizen.profile` already applied;
 - `<p>:follower` — lease of the one instance that follows the profile topic;
 - `<p>:run:<alert>` / `<p>:done:<alert>` — an alert's shard count, start time and expected
-  counts per channel, and the shards already counted (kept `run_ttl_s`).
+  counts per channel, and the shards already counted (kept `run_ttl_s`);
+- `<p>:held:<alert>:<release>:<b>` — citizens a bulk post was held back for during their quiet
+  hours, by the epoch second they end; `<p>:held-due` (sorted set `<alert>|<release>` by
+  release) says what is due when, `<p>:held-alert:<alert>` keeps the post to expand then (all
+  kept until a day after the post expires; see `quiet.py`).
 
 Index updates and the offsets they came from are written in one MULTI/EXEC, fenced by the
 follower lease, so the index is exactly as current as the offsets say and a follower that lost
@@ -33,8 +37,9 @@ from aiokafka.partitioner import murmur2
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from sirene.schemas import CitizenProfile, Language, utcnow
+from sirene.schemas import AlertPublished, CitizenProfile, Language, utcnow
 
+from .quiet import window_of
 from .routing import CHANNEL_ORDER, Routes, routes_for
 
 LAYOUT_VERSION = "v3"
@@ -77,8 +82,9 @@ def key_hash(citizen_id: str) -> int:
 
 def _compact(profile: CitizenProfile) -> bytes:
     """The citizen's routing profile: version, language, district, Kafka key hash,
-    subscriptions (topic → channels, sorted), `a` every subscribed channel (sorted) and `t` the
-    routes (`routing.Routes`, which also hold the contact points)."""
+    subscriptions (topic → channels, sorted), `a` every subscribed channel (sorted), `t` the
+    routes (`routing.Routes`, which also hold the contact points) and `q` the quiet hours
+    (`[start, end]` minutes after local midnight; absent when none)."""
     c = profile.contacts
     contacts = {
         "sms": c.sms,
@@ -90,8 +96,10 @@ def _compact(profile: CitizenProfile) -> bytes:
         t: sorted({ch.value for ch in chs}) for t, chs in profile.subscriptions.items() if chs
     }
     chosen = {ch for chs in subscriptions.values() for ch in chs}
+    quiet = window_of(profile.quiet_hours)
     return orjson.dumps(
         {
+            **({"q": quiet} if quiet else {}),
             "v": profile.version,
             "l": profile.language.value,
             "d": profile.district,
@@ -146,6 +154,9 @@ end
 return 0
 """
 
+
+HELD_KEPT_AFTER_EXPIRY = timedelta(days=1)
+"""Held-back citizens of a post are kept this long after it expires (then nothing is due)."""
 
 RECIPIENTS_KEPT_AFTER_EXPIRY = timedelta(days=2)
 """An Update or Cancel of an alert that expired longer ago has nobody left to warn."""
@@ -205,6 +216,17 @@ class AudienceIndex:
     def _rcpt(self, tenant: str, alert_id: str, bucket: int) -> str:
         """Who an alert reached (one set per bucket, like the audience)."""
         return f"{self.prefix}:rcpt:{tenant}:{alert_id}:{bucket}"
+
+    def _held(self, alert_id: str, release: int, bucket: int) -> str:
+        """Citizens held back for their quiet hours, released at `release` (epoch second)."""
+        return f"{self.prefix}:held:{alert_id}:{release}:{bucket}"
+
+    @property
+    def _held_due(self) -> str:
+        return f"{self.prefix}:held-due"
+
+    def _held_alert(self, alert_id: str) -> str:
+        return f"{self.prefix}:held-alert:{alert_id}"
 
     def _run(self, alert_id: str) -> str:
         return f"{self.prefix}:run:{alert_id}"
@@ -340,7 +362,10 @@ class AudienceIndex:
         topics: Iterable[str],
         bucket: int,
         recipients_of: str | None = None,
+        held_of: tuple[str, int] | None = None,
     ) -> list[str]:
+        if held_of is not None:  # a quiet-hours release: the citizens held back until then
+            return [self._held(held_of[0], held_of[1], bucket)]
         if recipients_of is not None:  # an Update/Cancel: exactly who the original reached
             return [self._rcpt(tenant, recipients_of, bucket)]
         if everyone:
@@ -354,6 +379,7 @@ class AudienceIndex:
         everyone: bool,
         topics: Iterable[str],
         recipients_of: str | None = None,
+        held_of: tuple[str, int] | None = None,
     ) -> int:
         """An upper bound of the audience (citizens in several topics count once per topic),
         from set sizes only — used to choose how many shards an alert gets."""
@@ -361,7 +387,12 @@ class AudienceIndex:
         pipe = self.redis.pipeline(transaction=False)
         for bucket in range(self.buckets):
             for source in self._sources(
-                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
+                tenant,
+                everyone=everyone,
+                topics=topics,
+                bucket=bucket,
+                recipients_of=recipients_of,
+                held_of=held_of,
             ):
                 pipe.scard(source)
         return sum(int(n) for n in await pipe.execute())
@@ -384,6 +415,7 @@ class AudienceIndex:
         shard: int = 0,
         shards: int = 1,
         recipients_of: str | None = None,
+        held_of: tuple[str, int] | None = None,
     ) -> AsyncIterator[Chunk]:
         """Streams one shard of the audience in chunks of about `chunk_size` (never all at
         once), as raw ids and compact profiles, one bucket at a time. A citizen comes once per
@@ -397,7 +429,12 @@ class AudienceIndex:
         for bucket in range(shard, self.buckets, shards):
             seen: set[bytes] = set()
             for source in self._sources(
-                tenant, everyone=everyone, topics=topics, bucket=bucket, recipients_of=recipients_of
+                tenant,
+                everyone=everyone,
+                topics=topics,
+                bucket=bucket,
+                recipients_of=recipients_of,
+                held_of=held_of,
             ):
                 cursor = 0
                 while True:
@@ -424,6 +461,7 @@ class AudienceIndex:
         shard: int = 0,
         shards: int = 1,
         recipients_of: str | None = None,
+        held_of: tuple[str, int] | None = None,
     ) -> AsyncIterator[list[Recipient]]:
         """`audience_raw` as `Recipient`s (for the estimate and tests; expansion reads raw)."""
         async for _, ids, raws in self.audience_raw(
@@ -434,6 +472,7 @@ class AudienceIndex:
             shard=shard,
             shards=shards,
             recipients_of=recipients_of,
+            held_of=held_of,
         ):
             yield [
                 _recipient(c.decode(), raw)
@@ -473,6 +512,57 @@ class AudienceIndex:
             pipe.sadd(key, *members)
             pipe.expire(key, ttl)
         await pipe.execute()
+
+    async def hold(self, alert: AlertPublished, bucket: int, held: dict[int, list[bytes]]) -> None:
+        """Records citizens of one bucket the post is held back for, by the epoch second their
+        quiet hours end, in one round trip (idempotent: sets, and the first due entry wins)."""
+        if not held:
+            return
+        ttl = max(60, int((alert.expires - utcnow() + HELD_KEPT_AFTER_EXPIRY).total_seconds()))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._held_alert(alert.alert_id), alert.model_dump_json(), ex=ttl, nx=True)
+        for release, citizens in held.items():
+            key = self._held(alert.alert_id, release, bucket)
+            pipe.sadd(key, *citizens)
+            pipe.expire(key, ttl)
+            pipe.zadd(self._held_due, {f"{alert.alert_id}|{release}": release}, nx=True)
+        await pipe.execute()
+
+    async def due_releases(self, now: datetime, limit: int = 50) -> list[tuple[str, int]]:
+        """(alert id, release) of held-back citizens whose quiet hours have ended."""
+        members = await self.redis.zrangebyscore(
+            self._held_due, 0, int(now.timestamp()), start=0, num=limit
+        )
+        due = []
+        for member in cast(list[bytes], members):
+            alert_id, _, release = _text(member).partition("|")
+            due.append((alert_id, int(release)))
+        return due
+
+    async def claim_release(self, alert_id: str, release: int, instance: str, ttl_s: int) -> bool:
+        """Lets one instance at a time release one (alert, release) entry."""
+        key = f"{self.prefix}:held-lock:{alert_id}|{release}"
+        return bool(await self.redis.set(key, instance, nx=True, ex=ttl_s))
+
+    async def held_alert(self, alert_id: str) -> AlertPublished | None:
+        """The held-back post, as it was published (None once it is gone)."""
+        raw = await self.redis.get(self._held_alert(alert_id))
+        return None if raw is None else AlertPublished.model_validate_json(raw)
+
+    async def finish_release(self, alert_id: str, release: int) -> None:
+        """Removes a released entry from the due list (its shards are on their way)."""
+        await self.redis.zrem(self._held_due, f"{alert_id}|{release}")
+
+    async def drop_held(self, alert_id: str) -> list[int]:
+        """Withdraws every pending release of a post (it was cancelled or updated); returns
+        the releases withdrawn (their held sets stay until they expire, for counting)."""
+        withdrawn: list[int] = []
+        prefix = f"{alert_id}|"
+        async for member, _score in self.redis.zscan_iter(self._held_due, match=f"{prefix}*"):
+            text = _text(member)
+            if text.startswith(prefix) and await self.redis.zrem(self._held_due, text):
+                withdrawn.append(int(text[len(prefix) :]))
+        return withdrawn
 
     async def begin_run(
         self, alert_id: str, *, shards: int, started_at: datetime, ttl_s: int
@@ -522,3 +612,13 @@ class AudienceIndex:
         fields = {_text(k): _text(v) for k, v in raw.items()}
         run = Run(int(fields.pop("shards")), datetime.fromisoformat(fields.pop("started_at")))
         return run, {k: int(v) for k, v in fields.items()}
+
+    async def adjust_totals(self, alert_id: str, changes: dict[str, int]) -> dict[str, int]:
+        """Adds (negative) amounts to an alert's recorded totals; returns the totals."""
+        pipe = self.redis.pipeline(transaction=True)
+        for name, value in changes.items():
+            if value:
+                pipe.hincrby(self._run(alert_id), name, value)
+        await pipe.execute()
+        _, totals = await self.run_of(alert_id)
+        return totals

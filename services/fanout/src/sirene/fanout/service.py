@@ -15,7 +15,9 @@ import uuid
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -38,7 +40,14 @@ from sirene.schemas import (
     utcnow,
 )
 
-from .metrics import ALERTS_EXPANDED, EXPANSION_SECONDS, SHARDS_EXPANDED, TASKS_PRODUCED
+from .metrics import (
+    ALERTS_EXPANDED,
+    EXPANSION_SECONDS,
+    QUIET_HOURS,
+    SHARDS_EXPANDED,
+    TASKS_PRODUCED,
+)
+from .quiet import QuietClock
 from .repository import AudienceIndex, Recipient
 from .routing import CHANNEL_ORDER, addresses, fallback_address, routes_for
 
@@ -127,11 +136,15 @@ _PER_TASK = (
 
 @dataclass
 class EncodedChunk:
-    """The task records of a chunk of citizens, tasks per channel, and who was reached."""
+    """The task records of a chunk of citizens, tasks per channel (including those held back),
+    who was reached now, who is held back for their quiet hours (by the epoch second they end)
+    and how many were skipped because the post expires before their quiet hours end."""
 
     records: list[Record]
     counts: dict[str, int]
     reached: list[bytes]
+    held: dict[int, list[bytes]] = field(default_factory=dict)
+    skipped: int = 0
 
 
 class TaskEncoder:
@@ -184,13 +197,19 @@ class TaskEncoder:
         raws: Sequence[bytes | None],
         partitions: dict[str, list[int]],
         districts: Collection[str] = (),
+        quiet: QuietClock | None = None,
     ) -> EncodedChunk:
         """The task records of citizens given by id and compact index profile (None: left the
         index meanwhile, skipped), partitioned by citizen as Kafka's default partitioner does
         (`partitions`: channel → the lane topic's partitions). With `districts`, only citizens
-        of those districts."""
+        of those districts. With `quiet` (bulk posts), a citizen inside their quiet hours gets
+        no task now: they are held back until the hours end (their tasks are counted), or
+        skipped when the post expires before."""
         records: list[Record] = []
         reached: list[bytes] = []
+        held: dict[int, list[bytes]] = {}
+        skipped = 0
+        expires = self.alert.expires.timestamp()
         counts = dict.fromkeys(CHANNEL_ORDER, 0)
         heads, topics, prefix, event_prefix = (
             self._heads,
@@ -217,7 +236,21 @@ class TaskEncoder:
                 chosen = sorted({ch for t in wanted for ch in subs.get(t, ())})
             if not chosen:
                 continue
-            routes, language, hashed = data["t"], data["l"], data["h"]
+            routes = data["t"]
+            if quiet is not None and "q" in data:
+                release = quiet.held_until(data["q"])
+                if release is not None:
+                    sizes = [(ch, len(routes.get(ch) or ())) for ch in chosen]
+                    if not any(n for _, n in sizes):
+                        continue
+                    if release >= expires:
+                        skipped += 1
+                        continue
+                    for channel, n in sizes:
+                        counts[channel] += n
+                    held.setdefault(release, []).append(citizen)
+                    continue
+            language, hashed = data["l"], data["h"]
             hit = False
             for channel in chosen:
                 contacts = routes.get(channel)
@@ -253,7 +286,7 @@ class TaskEncoder:
             if hit:
                 reached.append(citizen)
         self._events = events
-        return EncodedChunk(records, counts, reached)
+        return EncodedChunk(records, counts, reached, held, skipped)
 
     def encode(self, recipient: Recipient) -> Iterator[tuple[Channel, bytes]]:
         """(channel, JSON value) of every task of one recipient (the unbatched form of
@@ -284,6 +317,10 @@ class ShardResult:
 
     expected: Counter[Channel] = field(default_factory=Counter)
     recipients: int = 0
+    held: int = 0
+    """Of the recipients, those held back for their quiet hours."""
+    skipped: int = 0
+    """Citizens in quiet hours that outlast the post."""
 
 
 class PriorityGate:
@@ -322,17 +359,28 @@ async def expand_shard(
     chunk_size: int,
     max_in_flight: int = 4,
     gate: PriorityGate | None = None,
+    zone: ZoneInfo | None = None,
+    release: int | None = None,
 ) -> ShardResult:
     """Streams one shard of the alert's audience from the index and emits its tasks chunk by
     chunk through the batch producer, partitioned by citizen (Kafka's default partitioning).
     At most `max_in_flight` chunks wait for their acknowledgement at a time, so memory stays
     flat whatever the audience size; the function returns once every task is acknowledged.
-    Re-running it yields the same task ids."""
+    Re-running it yields the same task ids.
+
+    With `zone` (local time of quiet hours), a bulk post holds back the citizens inside their
+    quiet hours (`quiet.py`). With `release`, the shard expands exactly the citizens held back
+    until that moment, as they are now (no quiet hours apply)."""
     result = ShardResult()
     encoder = TaskEncoder(alert)
     # an Update/Cancel goes to exactly the citizens the alert it references reached
-    referenced = alert.references[0] if alert.references else None
+    referenced = alert.references[0] if alert.references and release is None else None
     districts = set(alert.audience.districts) if referenced is None else set()
+    quiet = (
+        QuietClock(utcnow(), zone)
+        if zone is not None and release is None and alert.lane is Lane.BULK
+        else None
+    )
     partitions = {
         channel: await producer.partitions_for(topic) for channel, topic in encoder.topics.items()
     }
@@ -346,6 +394,7 @@ async def expand_shard(
             shard=shard,
             shards=shards,
             recipients_of=referenced,
+            held_of=(alert.alert_id, release) if release is not None else None,
         )
     )
     try:
@@ -354,17 +403,26 @@ async def expand_shard(
                 await gate.wait_turn(alert.lane)
             records: list[Record] = []
             reached: list[bytes] = []
+            held: dict[int, list[bytes]] = {}
             for start in range(0, len(ids), ENCODE_SLICE):
                 if start:
                     await asyncio.sleep(0)
                 end = start + ENCODE_SLICE
-                part = encoder.encode_chunk(ids[start:end], raws[start:end], partitions, districts)
+                part = encoder.encode_chunk(
+                    ids[start:end], raws[start:end], partitions, districts, quiet
+                )
                 records.extend(part.records)
                 reached.extend(part.reached)
+                for due, citizens in part.held.items():
+                    held.setdefault(due, []).extend(citizens)
+                    result.held += len(citizens)
+                result.skipped += part.skipped
                 for channel, count in part.counts.items():
                     if count:
                         result.expected[_CHANNEL[channel]] += count
-            result.recipients += len(reached)
+            result.recipients += len(reached) + sum(len(c) for c in held.values())
+            if held:
+                await index.hold(alert, bucket, held)
             if reached:
                 await index.record_recipients(
                     alert.tenant_id, alert.alert_id, reached, expires=alert.expires, bucket=bucket
@@ -418,6 +476,10 @@ async def plan_alert(
     planning. An expired alert is not expanded: its summary says 0 at once. Returns the
     number of shards emitted."""
     started_at = utcnow()
+    for referenced in alert.references:
+        # a correction or cancellation supersedes the post: whoever it still waits for (quiet
+        # hours) gets only the correction, if anything
+        await withdraw_held(index=index, producer=producer, alert_id=referenced)
     if alert.expires <= started_at:
         log.warning("alert expired before fanout", extra={"alert_id": alert.alert_id})
         ALERTS_EXPANDED.labels(lane=alert.lane.value, outcome="expired").inc()
@@ -462,10 +524,12 @@ async def run_shard(
     max_in_flight: int,
     run_ttl_s: int,
     gate: PriorityGate | None = None,
+    zone: ZoneInfo | None = None,
 ) -> FanoutSummary | None:
     """Expands one shard, counts it once towards the alert's expected totals, and — when it is
     the last shard to be counted — emits the alert's `FanoutSummary` on `alert.fanout` (and
-    returns it)."""
+    returns it). A quiet-hours release shard is only expanded: its citizens were counted when
+    they were held back."""
     alert = task.alert
     began = time.perf_counter()
     if alert.expires <= utcnow():
@@ -474,7 +538,23 @@ async def run_shard(
         log.warning("shard of an expired alert skipped", extra={"alert_id": alert.alert_id})
         result = ShardResult()
     else:
-        result = await _expand_gated(task, index, producer, chunk_size, max_in_flight, gate)
+        result = await _expand_gated(task, index, producer, chunk_size, max_in_flight, gate, zone)
+    if result.held or result.skipped:
+        QUIET_HOURS.labels(outcome="held").inc(result.held)
+        QUIET_HOURS.labels(outcome="skipped_expiring").inc(result.skipped)
+    if task.release is not None:
+        QUIET_HOURS.labels(outcome="released").inc(result.recipients)
+        for channel, count in result.expected.items():
+            TASKS_PRODUCED.labels(channel=channel.value, lane=alert.lane.value).inc(count)
+        log.info(
+            "quiet hours over: held-back citizens released",
+            extra={
+                "alert_id": alert.alert_id,
+                "shard": task.shard,
+                "recipients": result.recipients,
+            },
+        )
+        return None
     counts = {f"expected:{c.value}": n for c, n in result.expected.items()}
     counts["recipients"] = result.recipients
     done, totals = await index.complete_shard(
@@ -486,6 +566,7 @@ async def run_shard(
         ttl_s=run_ttl_s,
     )
     for channel, count in result.expected.items():
+        # held-back tasks are counted as produced when they are released
         TASKS_PRODUCED.labels(channel=channel.value, lane=alert.lane.value).inc(count)
     SHARDS_EXPANDED.labels(lane=alert.lane.value).inc()
     log.debug(
@@ -531,6 +612,7 @@ async def _expand_gated(
     chunk_size: int,
     max_in_flight: int,
     gate: PriorityGate | None,
+    zone: ZoneInfo | None,
 ) -> ShardResult:
     if gate is not None:
         gate.enter(task.alert.lane)
@@ -544,6 +626,8 @@ async def _expand_gated(
             chunk_size=chunk_size,
             max_in_flight=max_in_flight,
             gate=gate,
+            zone=zone,
+            release=task.release,
         )
     finally:
         if gate is not None:
@@ -564,3 +648,80 @@ async def _summarize(
     )
     await producer.send_model(ALERT_FANOUT, summary, key=alert.alert_id)
     return summary
+
+
+async def release_due(
+    *, index: AudienceIndex, producer: BatchProducer, instance: str, now: datetime | None = None
+) -> int:
+    """Releases the citizens whose quiet hours have ended: for each due (post, release) entry
+    it emits release shards on the bulk shard topic (as many as the post's expansion had), then
+    removes the entry. One instance at a time per entry (a short claim); a crash before the
+    removal makes a later pass emit the shards again, which yields the same task ids. Returns
+    the entries released."""
+    released = 0
+    for alert_id, release in await index.due_releases(now or utcnow()):
+        if not await index.claim_release(alert_id, release, instance, ttl_s=60):
+            continue
+        alert = await index.held_alert(alert_id)
+        if alert is not None:
+            run, _ = await index.run_of(alert_id)
+            shards = run.shards if run is not None else 1
+            await producer.send_grouped(
+                (
+                    fanout_shard_topic(Lane.BULK),
+                    f"{alert_id}:{release}:{shard}".encode(),
+                    FanoutShard(
+                        tenant_id=alert.tenant_id,
+                        alert=alert,
+                        shard=shard,
+                        shards=shards,
+                        release=release,
+                    )
+                    .model_dump_json()
+                    .encode(),
+                )
+                for shard in range(shards)
+            )
+        await index.finish_release(alert_id, release)
+        released += 1
+    return released
+
+
+async def withdraw_held(*, index: AudienceIndex, producer: BatchProducer, alert_id: str) -> None:
+    """Withdraws a post's pending quiet-hours releases (it was cancelled or updated) and takes
+    their tasks out of its expected totals, emitting the corrected `FanoutSummary`."""
+    releases = await index.drop_held(alert_id)
+    alert = await index.held_alert(alert_id) if releases else None
+    if alert is None:
+        return
+    run, _ = await index.run_of(alert_id)
+    encoder = TaskEncoder(alert)
+    partitions = {channel: [0] for channel in encoder.topics}
+    counts: Counter[str] = Counter()
+    citizens = 0
+    for release in releases:
+        async for _bucket, ids, raws in index.audience_raw(
+            alert.tenant_id,
+            everyone=alert.audience.everyone,
+            topics=alert.audience.topics,
+            chunk_size=5000,
+            held_of=(alert_id, release),
+        ):
+            # counted as they were held back: the same routes, without the quiet check
+            part = encoder.encode_chunk(ids, raws, partitions, alert.audience.districts)
+            counts.update(part.counts)
+            citizens += len(part.reached)
+    QUIET_HOURS.labels(outcome="withdrawn").inc(citizens)
+    totals = await index.adjust_totals(
+        alert_id,
+        {**{f"expected:{ch}": -n for ch, n in counts.items()}, "recipients": -citizens},
+    )
+    result = ShardResult(
+        expected=Counter({c: max(0, totals.get(f"expected:{c.value}", 0)) for c in Channel}),
+        recipients=max(0, totals.get("recipients", 0)),
+    )
+    await _summarize(producer, alert, result, run.started_at if run is not None else utcnow())
+    log.info(
+        "held-back deliveries withdrawn",
+        extra={"alert_id": alert_id, "releases": len(releases), "recipients": citizens},
+    )

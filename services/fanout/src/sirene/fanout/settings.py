@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from sirene.runtime import ServiceSettings
@@ -54,6 +56,17 @@ class FanoutSettings(ServiceSettings):
         ge=3600,
         description="How long an alert's shard bookkeeping and expected counts are kept.",
     )
+    timezone: str = Field(
+        default="Europe/Berlin",
+        description="Local time of the citizens' quiet hours (an IANA zone name).",
+    )
+    release_interval_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300.0,
+        description="How often the fanout looks for citizens whose quiet hours have ended, to "
+        "send them the bulk posts held back for them.",
+    )
     follower_lease_s: float = Field(
         default=15.0,
         ge=2.0,
@@ -61,3 +74,17 @@ class FanoutSettings(ServiceSettings):
         description="Lease of the one instance that follows the profile topic into the index; "
         "another instance takes over this long after it stops renewing.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone of the quiet hours."""
+        return ZoneInfo(self.timezone)
