@@ -1,6 +1,7 @@
 """Quiet hours against real Kafka and Redis: a bulk post is held back for a citizen inside
 their quiet hours and sent when they end; an urgent alert is not held; a cancellation
-withdraws what is still held and corrects the post's expected counts."""
+withdraws what is still held and corrects the post's expected counts; an update reaches the
+held-back citizen instead of the post it supersedes."""
 
 from __future__ import annotations
 
@@ -195,19 +196,51 @@ async def test_quiet_hours_hold_bulk_posts_until_they_end_and_cancel_withdraws(
         )
         assert [t["citizen_id"] for t in tasks(cancel.alert_id)] == ["c-2"]
 
-        # two hours later the quiet hours are over: the first post reaches c-1, the cancelled
-        # one does not
+        # a third bulk post, held for c-1, then corrected by an Update: c-1 is to get the
+        # correction (after the quiet hours), not the superseded post
+        superseded = _alert(tenant, Lane.BULK)
+        await _publish(sirene_infra.kafka, superseded)
+        await reader.collect(
+            lambda r: (
+                r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == superseded.alert_id
+            ),
+            count=1,
+        )
+        update = _alert(
+            tenant, Lane.BULK, msg_type=MsgType.UPDATE, references=[superseded.alert_id]
+        )
+        await _publish(sirene_infra.kafka, update)
+        await reader.collect(
+            lambda r: (
+                r.topic == ALERT_FANOUT and json.loads(r.value)["alert_id"] == update.alert_id
+            ),
+            count=1,
+        )
+        assert summaries(update.alert_id)[0]["expected"]["sms"] == 2  # c-2 now, c-1 held
+        assert [t["citizen_id"] for t in tasks(update.alert_id)] == ["c-2"]
+        assert summaries(superseded.alert_id)[-1]["expected"]["sms"] == 1
+
+        # two hours later the quiet hours are over: the first post and the update reach c-1,
+        # the cancelled and the superseded post do not
         released = await release_due(
             index=app.state.index,
             producer=infra.producer,
             instance="test",
             now=utcnow() + timedelta(hours=2),
         )
-        assert released == 1
+        assert released == 2
         late = await reader.collect(
             lambda r: (
                 r.topic != ALERT_FANOUT
                 and json.loads(r.value)["alert_id"] == post.alert_id
+                and json.loads(r.value)["citizen_id"] == "c-1"
+            ),
+            count=1,
+        )
+        await reader.collect(
+            lambda r: (
+                r.topic != ALERT_FANOUT
+                and json.loads(r.value)["alert_id"] == update.alert_id
                 and json.loads(r.value)["citizen_id"] == "c-1"
             ),
             count=1,
@@ -228,4 +261,5 @@ async def test_quiet_hours_hold_bulk_posts_until_they_end_and_cancel_withdraws(
             )
             == 0
         )
-        assert not [t for t in tasks(cancelled.alert_id) if t["citizen_id"] == "c-1"]
+        for gone in (cancelled, superseded):
+            assert not [t for t in tasks(gone.alert_id) if t["citizen_id"] == "c-1"]

@@ -13,8 +13,9 @@ Layout (prefix `sirene:aud`; `<b>` is the citizen's bucket, crc32(citizen id) mo
   counts per channel, and the shards already counted (kept `run_ttl_s`);
 - `<p>:held:<alert>:<release>:<b>` — citizens a bulk post was held back for during their quiet
   hours, by the epoch second they end; `<p>:held-due` (sorted set `<alert>|<release>` by
-  release) says what is due when, `<p>:held-alert:<alert>` keeps the post to expand then (all
-  kept until a day after the post expires; see `quiet.py`).
+  release) says what is due when, `<p>:held-releases:<alert>` every release of the post, and
+  `<p>:held-alert:<alert>` keeps the post to expand then (all kept until a day after the post
+  expires; see `quiet.py`).
 
 Index updates and the offsets they came from are written in one MULTI/EXEC, fenced by the
 follower lease, so the index is exactly as current as the offsets say and a follower that lost
@@ -225,6 +226,9 @@ class AudienceIndex:
     def _held_due(self) -> str:
         return f"{self.prefix}:held-due"
 
+    def _held_releases(self, alert_id: str) -> str:
+        return f"{self.prefix}:held-releases:{alert_id}"
+
     def _held_alert(self, alert_id: str) -> str:
         return f"{self.prefix}:held-alert:{alert_id}"
 
@@ -363,11 +367,16 @@ class AudienceIndex:
         bucket: int,
         recipients_of: str | None = None,
         held_of: tuple[str, int] | None = None,
+        waiting: Sequence[int] = (),
     ) -> list[str]:
         if held_of is not None:  # a quiet-hours release: the citizens held back until then
             return [self._held(held_of[0], held_of[1], bucket)]
         if recipients_of is not None:  # an Update/Cancel: exactly who the original reached
-            return [self._rcpt(tenant, recipients_of, bucket)]
+            # (an Update also those the original was still held back for: `waiting` releases)
+            return [
+                self._rcpt(tenant, recipients_of, bucket),
+                *(self._held(recipients_of, release, bucket) for release in waiting),
+            ]
         if everyone:
             return [self._all(tenant, bucket)]
         return [self._topic(tenant, t, bucket) for t in sorted(set(topics))]
@@ -380,6 +389,7 @@ class AudienceIndex:
         topics: Iterable[str],
         recipients_of: str | None = None,
         held_of: tuple[str, int] | None = None,
+        waiting: Sequence[int] = (),
     ) -> int:
         """An upper bound of the audience (citizens in several topics count once per topic),
         from set sizes only — used to choose how many shards an alert gets."""
@@ -393,6 +403,7 @@ class AudienceIndex:
                 bucket=bucket,
                 recipients_of=recipients_of,
                 held_of=held_of,
+                waiting=waiting,
             ):
                 pipe.scard(source)
         return sum(int(n) for n in await pipe.execute())
@@ -416,6 +427,7 @@ class AudienceIndex:
         shards: int = 1,
         recipients_of: str | None = None,
         held_of: tuple[str, int] | None = None,
+        waiting: Sequence[int] = (),
     ) -> AsyncIterator[Chunk]:
         """Streams one shard of the audience in chunks of about `chunk_size` (never all at
         once), as raw ids and compact profiles, one bucket at a time. A citizen comes once per
@@ -435,6 +447,7 @@ class AudienceIndex:
                 bucket=bucket,
                 recipients_of=recipients_of,
                 held_of=held_of,
+                waiting=waiting,
             ):
                 cursor = 0
                 while True:
@@ -526,7 +539,13 @@ class AudienceIndex:
             pipe.sadd(key, *citizens)
             pipe.expire(key, ttl)
             pipe.zadd(self._held_due, {f"{alert.alert_id}|{release}": release}, nx=True)
+            pipe.sadd(self._held_releases(alert.alert_id), release)
+        pipe.expire(self._held_releases(alert.alert_id), ttl)
         await pipe.execute()
+
+    async def held_releases(self, alert_id: str) -> list[int]:
+        """Every release a post held citizens back for (pending, released or withdrawn)."""
+        return sorted(int(r) for r in await self.redis.smembers(self._held_releases(alert_id)))
 
     async def due_releases(self, now: datetime, limit: int = 50) -> list[tuple[str, int]]:
         """(alert id, release) of held-back citizens whose quiet hours have ended."""

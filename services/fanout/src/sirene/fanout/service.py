@@ -32,6 +32,7 @@ from sirene.schemas import (
     FanoutSummary,
     Lane,
     Language,
+    MsgType,
     PushPlatform,
     contact_key_for,
     delivery_topic,
@@ -376,6 +377,7 @@ async def expand_shard(
     # an Update/Cancel goes to exactly the citizens the alert it references reached
     referenced = alert.references[0] if alert.references and release is None else None
     districts = set(alert.audience.districts) if referenced is None else set()
+    waiting = await _waiting_for(alert, index) if referenced is not None else []
     quiet = (
         QuietClock(utcnow(), zone)
         if zone is not None and release is None and alert.lane is Lane.BULK
@@ -395,6 +397,7 @@ async def expand_shard(
             shards=shards,
             recipients_of=referenced,
             held_of=(alert.alert_id, release) if release is not None else None,
+            waiting=waiting,
         )
     )
     try:
@@ -463,6 +466,15 @@ async def prefetched(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
             await aclose()
 
 
+async def _waiting_for(alert: AlertPublished, index: AudienceIndex) -> list[int]:
+    """For an Update: the releases its original held citizens back for — they never got the
+    original, so they get the correction (after their quiet hours, if it is a bulk post). A
+    Cancel goes only to whom the original reached."""
+    if alert.msg_type is not MsgType.UPDATE or not alert.references:
+        return []
+    return await index.held_releases(alert.references[0])
+
+
 async def plan_alert(
     *,
     alert: AlertPublished,
@@ -490,6 +502,7 @@ async def plan_alert(
         everyone=alert.audience.everyone,
         topics=alert.audience.topics,
         recipients_of=alert.references[0] if alert.references else None,
+        waiting=await _waiting_for(alert, index) if alert.references else [],
     )
     run = await index.begin_run(
         alert.alert_id,
