@@ -201,31 +201,36 @@ class Stack:
         waits until their lane consumers are listening again."""
         self.stop_workers()
         self.start_workers()
-        await workers_listening(self.kafka, self.worker_channels)
+        await workers_listening(self.worker_channels)
 
 
-async def workers_listening(kafka: str, channels: set[str], timeout_s: float = 120.0) -> None:
-    """Waits until every worker's lane consumer group is stable with a member, so a step's
-    first task is not measured waiting for a group to form."""
-    wanted = {f"channel-{c}.{lane.value}" for c in channels for lane in Lane}
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout_s
+async def workers_listening(channels: set[str], timeout_s: float = 120.0) -> None:
+    """Waits until every worker holds partitions of both of its lane topics (its
+    `sirene_kafka_assigned_partitions` gauge), so a step's first task is not measured waiting
+    for a consumer group to form."""
+    wanted = {(c, f'topic="{delivery_topic(Channel(c), lane)}"') for c in channels for lane in Lane}
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=5.0) as http:
         while True:
-            stable = set()
-            for response in await admin.describe_consumer_groups(sorted(wanted)):
-                for group in response.groups:
-                    _error, group_id, state, _ptype, _protocol, members, *_ = group
-                    if state == "Stable" and members:
-                        stable.add(group_id)
-            if stable >= wanted:
+            held = set()
+            for channel in channels:
+                try:
+                    text = (
+                        await http.get(f"{service(f'channel-{channel}').url(DEV)}/metrics")
+                    ).text
+                except httpx.HTTPError:
+                    continue
+                for line in text.splitlines():
+                    if line.startswith("sirene_kafka_assigned_partitions{"):
+                        labels, _, value = line.rpartition(" ")
+                        for want in wanted:
+                            if want[0] == channel and want[1] in labels and float(value) > 0:
+                                held.add(want)
+            if held >= wanted:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"worker groups not stable: {sorted(wanted - stable)}")
+                raise TimeoutError(f"workers without lane partitions: {sorted(wanted - held)}")
             await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -537,7 +542,7 @@ async def fanout_alone(stack: Stack, watcher: Watcher) -> dict[str, Any]:
     finally:
         await truncate_lanes(stack.kafka)
         stack.start_workers()
-        await workers_listening(stack.kafka, stack.worker_channels)
+        await workers_listening(stack.worker_channels)
 
 
 def _handoff_expected(summary: dict[str, Any], stack: Stack) -> int:
