@@ -145,6 +145,43 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return {redis.call('SCARD', KEYS[2]), redis.call('HGETALL', KEYS[1])}
 """
 
+# One step of streaming an audience set with its profiles: SSCAN, then the profile of each
+# member (by key prefix + id; nil when gone), in slices (Lua's unpack has a limit).
+# KEYS: the set. ARGV: cursor, count, profile key prefix. Returns {cursor, id, profile, ...}.
+# (Profile keys are derived, not declared: the index lives on one Redis, not a cluster.)
+_SCAN_PROFILES = """
+local scanned = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local ids = scanned[2]
+local out = {scanned[1]}
+for first = 1, #ids, 1000 do
+  local last = math.min(first + 999, #ids)
+  local keys = {}
+  for i = first, last do keys[#keys + 1] = ARGV[3] .. ids[i] end
+  local values = redis.call('MGET', unpack(keys))
+  for i = first, last do
+    out[#out + 1] = ids[i]
+    out[#out + 1] = values[i - first + 1]
+  end
+end
+return out
+"""
+
+# Adds newline-separated members to a set and sets its expiry: one argument instead of
+# thousands for the client to pack. KEYS: the set. ARGV: members, ttl seconds.
+_ADD_MEMBERS = """
+local batch = {}
+for member in string.gmatch(ARGV[1], '[^\\n]+') do
+  batch[#batch + 1] = member
+  if #batch == 1000 then
+    redis.call('SADD', KEYS[1], unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('SADD', KEYS[1], unpack(batch)) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # Takes or renews the follower lease. KEYS: lease. ARGV: instance id, ttl ms. Returns 1 if held.
 _LEASE = """
 local holder = redis.call('GET', KEYS[1])
@@ -184,6 +221,8 @@ class AudienceIndex:
         self.buckets = buckets
         self.lease_ms = lease_ms
         self._complete_shard = redis.register_script(_COMPLETE_SHARD)
+        self._scan_profiles = redis.register_script(_SCAN_PROFILES)
+        self._add_members = redis.register_script(_ADD_MEMBERS)
         self._lease = redis.register_script(_LEASE)
 
     # --- keys ---------------------------------------------------------------------------------
@@ -449,19 +488,25 @@ class AudienceIndex:
                 held_of=held_of,
                 waiting=waiting,
             ):
-                cursor = 0
+                cursor = b"0"
                 while True:
-                    cursor, scanned = await self.redis.sscan(source, cursor, count=chunk_size)
-                    members = cast(list[bytes], scanned)  # the client does not decode replies
-                    ids = [
-                        m
-                        for m in members
-                        if m not in seen and not seen.add(m)  # type: ignore[func-returns-value]
-                    ]
+                    # one round trip: SSCAN and the profiles of what it returned, read by a
+                    # script so the client does not pack thousands of keys per chunk
+                    reply = await self._scan_profiles(
+                        keys=[source], args=[cursor, chunk_size, prof]
+                    )
+                    cursor = reply[0]
+                    ids: list[bytes] = []
+                    raws: list[bytes | None] = []
+                    for i in range(1, len(reply), 2):
+                        member = reply[i]
+                        if member not in seen:
+                            seen.add(member)
+                            ids.append(member)
+                            raws.append(reply[i + 1])
                     if ids:
-                        raws = await self.redis.mget([prof + m for m in ids])
-                        yield bucket, ids, cast(list[bytes | None], raws)
-                    if cursor == 0:
+                        yield bucket, ids, raws
+                    if cursor == b"0":
                         break
 
     async def audience(
@@ -519,12 +564,9 @@ class AudienceIndex:
         if not by_bucket:
             return
         ttl = max(60, int((expires - utcnow() + RECIPIENTS_KEPT_AFTER_EXPIRY).total_seconds()))
-        pipe = self.redis.pipeline(transaction=False)
         for b, members in by_bucket.items():
-            key = self._rcpt(tenant, alert_id, b)
-            pipe.sadd(key, *members)
-            pipe.expire(key, ttl)
-        await pipe.execute()
+            joined = b"\n".join(m if isinstance(m, bytes) else m.encode() for m in members)
+            await self._add_members(keys=[self._rcpt(tenant, alert_id, b)], args=[joined, ttl])
 
     async def hold(self, alert: AlertPublished, bucket: int, held: dict[int, list[bytes]]) -> None:
         """Records citizens of one bucket the post is held back for, by the epoch second their
