@@ -162,8 +162,11 @@ class TaskEncoder:
         self._events = 0
         self.topics = {channel.value: delivery_topic(channel, alert.lane) for channel in Channel}
         self._channel_of_topic = {topic: _CHANNEL[ch] for ch, topic in self.topics.items()}
+        # each head ends where the event id's counter begins
         self._heads = {
             (language.value, channel.value): self._head(language, channel)
+            + b'"event_id":"'
+            + self._event_prefix
             for language in Language
             for channel in Channel
         }
@@ -212,12 +215,7 @@ class TaskEncoder:
         skipped = 0
         expires = self.alert.expires.timestamp()
         counts = dict.fromkeys(CHANNEL_ORDER, 0)
-        heads, topics, prefix, event_prefix = (
-            self._heads,
-            self.topics,
-            self._alert_prefix,
-            self._event_prefix,
-        )
+        heads, topics, prefix = self._heads, self.topics, self._alert_prefix
         sha256, loads, append = hashlib.sha256, orjson.loads, records.append
         everyone, wanted = self._everyone, self._topics
         single = wanted[0] if len(wanted) == 1 else None
@@ -262,23 +260,17 @@ class TaskEncoder:
                 partition = parts[hashed % len(parts)]
                 for suffix, tail in contacts:
                     events += 1
-                    task_id = sha256(prefix + suffix.encode()).hexdigest()[:32]
                     append(
                         (
                             topic,
                             partition,
                             citizen,
-                            b"".join(
-                                (
-                                    head,
-                                    b'"event_id":"',
-                                    event_prefix,
-                                    b"%012x" % events,
-                                    b'","task_id":"',
-                                    task_id.encode(),
-                                    b'",',
-                                    tail.encode(),
-                                )
+                            b'%s%012x","task_id":"%s",%s'
+                            % (
+                                head,
+                                events,
+                                sha256(prefix + suffix.encode()).hexdigest()[:32].encode(),
+                                tail.encode(),
                             ),
                         )
                     )
