@@ -39,6 +39,9 @@ LOCAL = ROOT / ".local"
 @dataclass(frozen=True)
 class Layout:
     """One instance of the local stack: its folder (data, logs, pids) and its port offset.
+    Every port stays below Linux's ephemeral range (32768–60999): a client connection could
+    otherwise hold a port the stack is about to bind. Base ports differ modulo 100, so no
+    offset (1000 for tests, 100·n for slots) makes two of them meet.
 
     `DEV` is what `make up` runs; `TEST` is what the tests start on demand, on other ports and
     with other data, so `make test` never disturbs (or is disturbed by) a running `make up`."""
@@ -57,23 +60,23 @@ class Layout:
 
     @property
     def kafka_port(self) -> int:
-        return 39092 + self.offset
+        return 29092 + self.offset
 
     @property
     def kafka_controller_port(self) -> int:
-        return 39093 + self.offset
+        return 29093 + self.offset
 
     @property
     def mongo_port(self) -> int:
-        return 37017 + self.offset
+        return 27117 + self.offset
 
     @property
     def redis_port(self) -> int:
-        return 36379 + self.offset
+        return 26479 + self.offset
 
     @property
     def ferretdb_debug_port(self) -> int:
-        return 38088 + self.offset
+        return 28088 + self.offset
 
     @property
     def kafka_url(self) -> str:

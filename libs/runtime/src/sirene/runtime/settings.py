@@ -40,12 +40,12 @@ class ServiceSettings(BaseSettings):
         description="'production' refuses development placeholder secrets.",
     )
     kafka: str = Field(
-        default="127.0.0.1:39092",
+        default="127.0.0.1:29092",
         validation_alias=AliasChoices("SIRENE_KAFKA", "kafka"),
         description="Kafka bootstrap servers, comma separated.",
     )
     mongodb_uri: SecretStr = Field(
-        default=SecretStr("mongodb://127.0.0.1:37017/"),
+        default=SecretStr("mongodb://127.0.0.1:27117/"),
         validation_alias=AliasChoices("SIRENE_MONGODB_URI", "mongodb_uri"),
         description="MongoDB (or FerretDB) connection string; may hold credentials.",
     )
@@ -62,7 +62,7 @@ class ServiceSettings(BaseSettings):
         "failover); false on FerretDB v1, which does not implement them.",
     )
     redis_url: SecretStr = Field(
-        default=SecretStr("redis://127.0.0.1:36379/0"),
+        default=SecretStr("redis://127.0.0.1:26479/0"),
         validation_alias=AliasChoices("SIRENE_REDIS_URL", "redis_url"),
         description="Redis URL; may hold a password.",
     )
