@@ -69,10 +69,16 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _sim_times(sim: ProviderSimulator, service: str, since: float) -> list[float]:
-    async with httpx.AsyncClient(base_url=sim.http_url, timeout=60) as http:
-        times = (await http.get("/sim/ledger", params={"times": "true"})).json()["times"][service]
-    return sorted(t for t in times if t >= since)
+def _sim_times(sim: ProviderSimulator, service: str, since: float) -> list[float]:
+    """The simulator's acceptance times of `service` since `since`, read in-process (the
+    simulator runs in this process; polling it over HTTP cost ~10 % of the CPU under test)."""
+    times: list[float] = []
+    for t in reversed(sim.service.faults.times[service]):
+        if t < since:
+            break
+        times.append(t)
+    times.reverse()
+    return times
 
 
 async def _wait_accepted(
@@ -80,7 +86,7 @@ async def _wait_accepted(
 ) -> list[float]:
     deadline = time.monotonic() + timeout_s
     while True:
-        times = await _sim_times(sim, service, since)
+        times = _sim_times(sim, service, since)
         if len(times) >= n or time.monotonic() > deadline:
             return times
         await asyncio.sleep(0.25)
