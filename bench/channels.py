@@ -34,6 +34,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+import uvloop
 from _results import git_rev, machine
 from _results import record as record_result
 from aioapns import APNs, NotificationRequest, PushType
@@ -374,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.n < 2 or args.n_email < 2 or args.runs < 1:
         parser.error("--n, --n-email must be >= 2 and --runs >= 1")
-    with real_infra() as infra:
-        result = asyncio.run(main_async(args, infra))
+    with (
+        real_infra() as infra,
+        # the loop the services run on (`sirene.runtime.serve`, the simulator's __main__)
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        result = runner.run(main_async(args, infra))
     print(json.dumps(result, separators=(",", ":")), flush=True)  # the one JSON line
     if not args.no_record:
         record_result(

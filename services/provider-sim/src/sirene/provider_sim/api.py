@@ -23,7 +23,9 @@ from sirene.provider_sim.web import render_phones_page
 TWILIO_PREFIX = "/2010-04-01/Accounts/{account_sid}"
 
 
-def get_service(request: Request) -> SimulatorService:
+async def get_service(request: Request) -> SimulatorService:
+    # async (like every dependency here): FastAPI runs a plain `def` dependency in a worker
+    # thread, a thread hop per request that cost more than the request's own work.
     service: SimulatorService = request.app.state.service
     return service
 
@@ -31,7 +33,7 @@ def get_service(request: Request) -> SimulatorService:
 ServiceDep = Annotated[SimulatorService, Depends(get_service)]
 
 
-def twilio_account(account_sid: str, request: Request, service: ServiceDep) -> str:
+async def twilio_account(account_sid: str, request: Request, service: ServiceDep) -> str:
     """Check HTTP Basic credentials like Twilio; the account of the URL must be the caller's."""
     username, password = _basic_credentials(request.headers.get("authorization"))
     token = service.auth_token(username) if username else None
