@@ -15,7 +15,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
@@ -178,7 +178,7 @@ class BaseUrlTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         async with self.session.request(
             method.upper(),
             target,
-            params=params,
+            params=cast(Any, params),  # the twilio library's query values, as it passes them
             data=body,
             headers=sent_headers,
             allow_redirects=allow_redirects,

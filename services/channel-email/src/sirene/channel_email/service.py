@@ -18,7 +18,7 @@ from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import urlencode
 
@@ -98,15 +98,23 @@ def build_message(
     message = MIMEMultipart("alternative")
     message["From"] = formataddr((name, address), charset="utf-8") if name else address
     message["To"] = task.address
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    # compat32 takes a `Header` as a value (encoded words for a non-ASCII subject)
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
     _common_headers(message, task, sender=sender, link=link)
-    message.attach(MIMEText(text, "plain", _UTF8_QP))
-    message.attach(MIMEText(html_part, "html", _UTF8_QP))
+    message.attach(_text_part(text, "plain"))
+    message.attach(_text_part(html_part, "html"))
     return message
 
 
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    """A text part in UTF-8, quoted-printable (readable source)."""
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(text, _UTF8_QP)
+    return part
+
+
 _UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # readable source, and the same transfer encoding as before
+_UTF8_QP.body_encoding = QP  # the transfer encoding the EmailMessage API chose as well
 
 
 def _common_headers(message: Message, task: DeliveryTask, *, sender: str, link: str) -> None:
