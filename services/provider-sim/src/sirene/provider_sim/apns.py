@@ -16,7 +16,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -270,9 +270,10 @@ class ApnsProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
+        # uvloop's TLS transport is no `asyncio.Transport` subclass: check what is used
+        if not all(hasattr(transport, name) for name in ("write", "is_closing", "close")):
             raise TypeError("APNs server needs a stream transport")
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)
         self._connections.add(self)
         self._conn.initiate_connection()
         # Apple allows 1000 concurrent streams per connection; aioapns sizes its pool from this.
