@@ -21,6 +21,9 @@ from sirene.provider_sim.faults import Faults, Rejection
 from sirene.provider_sim.masking import mask_token
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every SMTP command and the sender address at INFO: per-message cost on the
+# hand-off path, and addresses in the log. Its warnings and errors still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class Mailboxes:
