@@ -47,7 +47,7 @@ def test_message_parts_headers_and_umlauts_survive_the_wire() -> None:
     assert "Sturmböen" in text
     assert "Sturmböen" in html
     assert 'lang="de"' in html
-    link = parsed["List-Unsubscribe"].strip("<>")
+    link = parsed["List-Unsubscribe"].strip().strip("<>")  # folding whitespace is insignificant
     assert link.startswith("https://x.de/email/unsubscribe?")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     query = dict(parse_qsl(urlsplit(link).query))
@@ -76,3 +76,32 @@ def test_senders_are_validated() -> None:
     with pytest.raises(ValidationError):
         ChannelEmailSettings(tenant_senders={"x": "not a mailbox"})
     assert any("unsubscribe_secret" in p for p in ChannelEmailSettings().production_problems())
+
+
+def test_unsubscribe_link_goes_out_verbatim_not_as_encoded_words() -> None:
+    """RFC 2369/8058: mail clients read the URL in List-Unsubscribe as it stands; an RFC 2047
+    encoded word there (what folding a long header with the EmailMessage API produced) would
+    hide the one-click link from them."""
+    task = make_task("musterstadt", "anna@example.org", channel=Channel.EMAIL, title="Überflutung")
+    message = build_message(
+        task,
+        sender="Stadt Müllheim <warnung@muellheim.de>",
+        public_url="https://x.de/",
+        secret=SECRET,
+    )
+    wire = message.as_bytes()
+    header = wire.split(b"List-Unsubscribe:", 1)[1].split(b"List-Unsubscribe-Post", 1)[0]
+    assert b"=?" not in header
+    link = header.decode().replace("\n", "").replace("\r", "").strip().strip("<>")
+    assert link.startswith("https://x.de/email/unsubscribe?")
+    assert verify(dict(parse_qsl(urlsplit(link).query)), SECRET)
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert parsed["Subject"] == "Überflutung"
+    assert parsed["From"].addresses[0].display_name == "Stadt Müllheim"
+
+
+def test_non_ascii_address_keeps_it_raw_for_smtputf8() -> None:
+    task = make_task("musterstadt", "jörg@bücher.example", channel=Channel.EMAIL)
+    message = build_message(task, sender="warnung@x.de", public_url="https://x.de/", secret=SECRET)
+    flat = aiosmtplib.email.flatten_message(message, utf8=True)
+    assert "To: jörg@bücher.example".encode() in flat

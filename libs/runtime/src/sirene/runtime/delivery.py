@@ -295,7 +295,9 @@ Reconcile = Callable[[DeliveryTask, datetime], Awaitable[Outcome | None]]
 
 Precheck = Callable[[Sequence[DeliveryTask]], Awaitable[list[Outcome | None]]]
 """Looks at the leased tasks of a batch at once before any is sent (e.g. push tokens known to
-be gone): an outcome for a task that must not be sent, None for one that goes out."""
+be gone), or prepares them in one round trip (e.g. the scripts of voice calls): an outcome for
+a task that must not be sent, None for one that goes out. If it raises, the batch's leases are
+released and the batch is redelivered."""
 
 Fallback = Callable[[DeliveryTask, Outcome], DeliveryTask | None]
 """The task to send instead when a hand-off failed for good (e.g. push token gone → an SMS
@@ -427,7 +429,12 @@ class DeliveryPipeline:
         recovered, to_send = await self._recover(taken)
         to_send.extend(leased)
         if self.precheck is not None and to_send:
-            verdicts = await self.precheck([task for _, task in to_send])
+            try:
+                verdicts = await self.precheck([task for _, task in to_send])
+            except BaseException:
+                # nothing was sent: free the leases so the redelivery need not wait for them
+                await self._release([task for _, task in to_send], ignore_errors=True)
+                raise
             recovered.extend(
                 (pair, verdict)
                 for pair, verdict in zip(to_send, verdicts, strict=True)

@@ -10,7 +10,7 @@ from .settings import ChannelSmsSettings
 
 def main() -> None:
     settings = ChannelSmsSettings()
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings, event_loop="uvloop")  # no MongoDB here
 
 
 if __name__ == "__main__":

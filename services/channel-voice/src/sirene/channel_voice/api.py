@@ -14,8 +14,10 @@ from .metrics import WEBHOOKS
 from .repository import ScriptStore
 from .service import (
     GATHER_PATH,
+    LANGUAGE_PARAM,
     STATUS_PATH,
     TWIML_PATH,
+    gather_language,
     gather_receipt,
     is_final,
     render_hangup,
@@ -67,8 +69,12 @@ def twilio_router(
             WEBHOOKS.labels("twiml", "missing_script").inc()
             return Response(render_hangup(), media_type=TWIML)
         WEBHOOKS.labels("twiml", "ok").inc()
-        gather_url = callback_url(settings.base_url, GATHER_PATH, ref.query())
-        return Response(render_twiml(script, gather_url=gather_url), media_type=TWIML)
+        gather = callback_url(
+            settings.base_url,
+            GATHER_PATH,
+            {**ref.query(), LANGUAGE_PARAM: script.language.value},
+        )
+        return Response(render_twiml(script, gather_url=gather), media_type=TWIML)
 
     @router.post(GATHER_PATH)
     async def gather(request: Request) -> Response:
@@ -77,8 +83,10 @@ def twilio_router(
         await emit("gather", receipt)
         if receipt is None:
             return Response(render_hangup(), media_type=TWIML)
-        script = await scripts.get(ref.task_id)
-        language = script.language if script else None
+        language = gather_language(request.query_params)
+        if language is None:  # a call placed before the gather URL named its language
+            script = await scripts.get(ref.task_id)
+            language = script.language if script else None
         return Response(render_thanks(language) if language else render_hangup(), media_type=TWIML)
 
     @router.post(STATUS_PATH, status_code=204)

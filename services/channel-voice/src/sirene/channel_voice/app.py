@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from sirene.schemas import Channel, DeliveryTask
 
 from .api import twilio_router
 from .repository import ScriptStore
-from .service import PROVIDER, place_call
+from .service import PROVIDER, place_call, store_scripts
 from .settings import ChannelVoiceSettings
 
 TOPICS = delivery_topics(Channel.VOICE)
@@ -30,12 +31,13 @@ def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -
         return await place_call(
             task,
             client=twilio.client,
-            scripts=scripts,
             sender=settings.twilio_from,
             public_url=settings.base_url,
             machine_detection=settings.machine_detection,
-            script_grace_s=settings.script_grace_s,
         )
+
+    async def prepare(tasks: Sequence[DeliveryTask]) -> list[Outcome | None]:
+        return await store_scripts(tasks, scripts=scripts, script_grace_s=settings.script_grace_s)
 
     pipeline = delivery_worker(
         infra,
@@ -44,6 +46,7 @@ def create_app(settings: ChannelVoiceSettings | None = None, **overrides: Any) -
         provider=PROVIDER,
         deliver=deliver,
         rate_bucket=f"twilio-voice:{settings.twilio_account_sid}",
+        precheck=prepare,
     )
     app = FastAPI(title="Sirene channel-voice", lifespan=worker_lifespan(infra, twilio))
     app.include_router(ops_router(infra))

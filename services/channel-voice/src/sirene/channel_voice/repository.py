@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -29,15 +30,27 @@ class ScriptStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def put(self, task_id: str, script: Script, *, ttl_s: int) -> None:
-        value = json.dumps(
+    @staticmethod
+    def _value(script: Script) -> str:
+        return json.dumps(
             {
                 "text": script.text,
                 "language": script.language.value,
                 "task": script.task.model_dump(mode="json") if script.task else None,
             }
         )
-        await self._redis.set(f"{SCRIPT_PREFIX}{task_id}", value, ex=max(ttl_s, 1))
+
+    async def put(self, task_id: str, script: Script, *, ttl_s: int) -> None:
+        await self._redis.set(f"{SCRIPT_PREFIX}{task_id}", self._value(script), ex=max(ttl_s, 1))
+
+    async def put_many(self, entries: Sequence[tuple[str, Script, int]]) -> None:
+        """`put` for many `(task_id, script, ttl_s)` at once, in one round trip."""
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id, script, ttl_s in entries:
+                pipe.set(f"{SCRIPT_PREFIX}{task_id}", self._value(script), ex=max(ttl_s, 1))
+            await pipe.execute()
 
     async def get(self, task_id: str) -> Script | None:
         raw = await self._redis.get(f"{SCRIPT_PREFIX}{task_id}")

@@ -4,6 +4,7 @@ confirm, and turn call status callbacks and key presses into receipts."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from twilio.rest import Client
@@ -32,6 +33,10 @@ TWIML_PATH = "/twilio/voice/twiml"
 GATHER_PATH = "/twilio/voice/gather"
 STATUS_PATH = "/twilio/voice/status"
 CONFIRM_DIGIT = "1"
+LANGUAGE_PARAM = "l"
+"""Query parameter of the gather URL naming the call's language (signed with the rest)."""
+TWIML_INLINE_MAX = 4000
+"""Twilio's limit for the `Twiml` parameter of a new call (characters)."""
 
 TTS_LANGUAGE: dict[Language, str] = {Language.DE: "de-DE", Language.EN: "en-GB"}
 PROMPT: dict[Language, str] = {
@@ -51,32 +56,63 @@ def script_ttl_s(expires: datetime, *, grace_s: int) -> int:
     return max(60, int((expires - utcnow()).total_seconds()) + grace_s)
 
 
+async def store_scripts(
+    tasks: Sequence[DeliveryTask], *, scripts: ScriptStore, script_grace_s: int
+) -> list[Outcome | None]:
+    """Stores what each call of a batch says (and the task, for a retry from its status
+    callback) in one Redis round trip, before any of the calls is placed. The pipeline's
+    `precheck` hook: it holds no task back (all None)."""
+    await scripts.put_many(
+        [
+            (
+                task.task_id,
+                Script(text=task.body, language=task.language, task=task),
+                script_ttl_s(task.expires, grace_s=script_grace_s),
+            )
+            for task in tasks
+        ]
+    )
+    return [None] * len(tasks)
+
+
+def gather_url(public_url: str, task: DeliveryTask) -> str:
+    """Where the key press of a task's call is posted: the signed task reference plus the
+    call's language (`l`), so the answer to it needs no lookup."""
+    query = {**TaskRef.of(task).query(), LANGUAGE_PARAM: task.language.value}
+    return callback_url(public_url, GATHER_PATH, query)
+
+
+def call_document(task: DeliveryTask, *, public_url: str) -> dict[str, str]:
+    """What the call does when answered: the TwiML itself (`twiml`), so Twilio need not fetch
+    it from us — one webhook round trip less per call — or, for a text too long for Twilio's
+    `Twiml` parameter, the URL of our TwiML webhook (`url`), which reads the stored script."""
+    document = render_twiml(
+        Script(text=task.body, language=task.language),
+        gather_url=gather_url(public_url, task),
+    )
+    if len(document) <= TWIML_INLINE_MAX:
+        return {"twiml": document}
+    return {"url": callback_url(public_url, TWIML_PATH, TaskRef.of(task).query())}
+
+
 async def place_call(
     task: DeliveryTask,
     *,
     client: Client,
-    scripts: ScriptStore,
     sender: str,
     public_url: str,
     machine_detection: str,
-    script_grace_s: int,
 ) -> Outcome:
-    """Stores what the call says, then creates the Twilio call; SENT with the call sid, or
-    FAILED with the error class."""
-    await scripts.put(
-        task.task_id,
-        Script(text=task.body, language=task.language, task=task),
-        ttl_s=script_ttl_s(task.expires, grace_s=script_grace_s),
-    )
-    query = TaskRef.of(task).query()
+    """Creates the Twilio call (its script was stored by `store_scripts`); SENT with the call
+    sid, or FAILED with the error class."""
     try:
         call = await client.calls.create_async(
             to=task.address,
             from_=sender,
-            url=callback_url(public_url, TWIML_PATH, query),
-            status_callback=callback_url(public_url, STATUS_PATH, query),
+            status_callback=callback_url(public_url, STATUS_PATH, TaskRef.of(task).query()),
             status_callback_event=["completed"],
             machine_detection=machine_detection,
+            **call_document(task, public_url=public_url),
         )
     except Exception as exc:  # classified: TwilioException, timeouts, connection errors
         return failed_hand_off(task, exc, noun="call", logger=log)
@@ -92,6 +128,14 @@ def render_twiml(script: Script, *, gather_url: str) -> str:
     gather.say(PROMPT[script.language], language=language)
     response.append(gather)
     return str(response)
+
+
+def gather_language(query: Mapping[str, str]) -> Language | None:
+    """The call's language named by a gather URL (None for URLs without it)."""
+    try:
+        return Language(query.get(LANGUAGE_PARAM, ""))
+    except ValueError:
+        return None
 
 
 def render_thanks(language: Language) -> str:

@@ -27,7 +27,7 @@ class InboundSmsIn(BaseModel):
     )
 
 
-def _service(request: Request) -> SimulatorService:
+async def _service(request: Request) -> SimulatorService:
     service: SimulatorService = request.app.state.service
     return service
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict, deque
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -20,33 +21,58 @@ from sirene.provider_sim.faults import Faults, Rejection
 from sirene.provider_sim.masking import mask_token
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every SMTP command and the sender address at INFO: per-message cost on the
+# hand-off path, and addresses in the log. Its warnings and errors still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class Mailboxes:
-    """The last `history` messages per address, for at most `max_boxes` addresses."""
+    """The last `history` messages per address, for at most `max_boxes` addresses. Messages
+    are kept as received and parsed only when a mailbox is looked at: parsing every message
+    on arrival cost the simulator more than the whole SMTP exchange."""
 
     def __init__(self, *, history: int, max_boxes: int) -> None:
         self._history = history
         self._max = max_boxes
-        self.boxes: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+        self.boxes: OrderedDict[str, deque[bytes]] = OrderedDict()
         self.total = 0
 
-    def add(self, address: str, view: dict[str, Any]) -> None:
+    def add(self, address: str, raw: bytes) -> None:
         box = self.boxes.get(address)
         if box is None:
             box = self.boxes[address] = deque(maxlen=self._history)
             if len(self.boxes) > self._max:
                 self.boxes.popitem(last=False)
-        box.appendleft(view)
+        box.appendleft(raw)
         self.total += 1
 
     def view(self, address: str) -> dict[str, Any]:
         box = self.boxes.get(address.lower())
-        return {"address": address, "messages": list(box) if box else []}
+        return {"address": address, "messages": [parse_view(raw) for raw in box] if box else []}
 
     def reset(self) -> None:
         self.boxes.clear()
         self.total = 0
+
+
+_TASK_HEADER = re.compile(rb"^X-Sirene-Task:[ \t]*([0-9A-Za-z-]{1,64})[ \t]*\r?$", re.M | re.I)
+
+
+def task_id_of_message(data: bytes) -> str | None:
+    """The `X-Sirene-Task` header of a raw message (looked for in its header block only)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    found = _TASK_HEADER.search(data, 0, end if end >= 0 else len(data))
+    return found.group(1).decode() if found else None
+
+
+def parse_view(data: bytes) -> dict[str, Any]:
+    """The mailbox view of a raw message (`message_view`)."""
+    message = message_from_bytes(data, policy=policy.default)
+    if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default
+        return {"task_id": task_id_of_message(data) or "", "unreadable": True}
+    return message_view(message)
 
 
 def message_view(message: EmailMessage) -> dict[str, Any]:
@@ -54,13 +80,13 @@ def message_view(message: EmailMessage) -> dict[str, Any]:
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     return {
-        "from": str(message.get("From", "")),
-        "to": str(message.get("To", "")),
-        "subject": str(message.get("Subject", "")),
-        "message_id": str(message.get("Message-ID", "")),
-        "list_unsubscribe": str(message.get("List-Unsubscribe", "")),
-        "list_unsubscribe_post": str(message.get("List-Unsubscribe-Post", "")),
-        "task_id": str(message.get("X-Sirene-Task", "")),
+        "from": str(message.get("From", "")).strip(),
+        "to": str(message.get("To", "")).strip(),
+        "subject": str(message.get("Subject", "")).strip(),
+        "message_id": str(message.get("Message-ID", "")).strip(),
+        "list_unsubscribe": str(message.get("List-Unsubscribe", "")).strip(),
+        "list_unsubscribe_post": str(message.get("List-Unsubscribe-Post", "")).strip(),
+        "task_id": str(message.get("X-Sirene-Task", "")).strip(),
         "text": text.get_content() if isinstance(text, EmailMessage) else None,
         "html": html.get_content() if isinstance(html, EmailMessage) else None,
     }
@@ -101,13 +127,9 @@ class SinkHandler:
         await self.faults.delay()
         raw = envelope.original_content or envelope.content or b""
         data = raw if isinstance(raw, bytes) else raw.encode()
-        message = message_from_bytes(data, policy=policy.default)
-        if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default
-            return "554 5.6.0 Unreadable message"
-        view = message_view(message)
         for rcpt in envelope.rcpt_tos:
-            self.mailboxes.add(rcpt.lower(), view)
-        self.faults.record_email(view["task_id"] or None)
+            self.mailboxes.add(rcpt.lower(), data)
+        self.faults.record_email(task_id_of_message(data))
         log.debug("mail for %s accepted", ", ".join(mask_token(r) for r in envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
