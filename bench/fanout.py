@@ -459,18 +459,23 @@ async def truncate_lanes(kafka: str, lanes: tuple[Lane, ...] = (Lane.BULK,)) -> 
     next step starts with idle workers; their groups continue from the new log start."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    metadata = await producer(kafka)  # a producer fetches a topic's partitions on request
     await admin.start()
     await consumer.start()
     try:
+        topics = [delivery_topic(c, lane) for lane in lanes for c in Channel]
         tps = [
-            TopicPartition(delivery_topic(c, lane), p)
-            for lane in lanes
-            for c in Channel
-            for p in consumer.partitions_for_topic(delivery_topic(c, lane)) or ()
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(await metadata.partitions_for(topic))
         ]
         ends = await consumer.end_offsets(tps)
         await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items()})
+        starts = await consumer.beginning_offsets(tps)
+        if any(starts[tp] < end for tp, end in ends.items()):
+            raise RuntimeError("the lanes were not truncated")
     finally:
+        await metadata.stop()
         await consumer.stop()
         await admin.close()
 
@@ -632,8 +637,28 @@ async def priority(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[str
 # --- driver --------------------------------------------------------------------------------
 
 
+async def forget_recipients(stack: Stack) -> None:
+    """Deletes what the fanout recorded about the bench tenant's alerts (who each reached, for
+    an Update or Cancel — a million ids per bulk post, kept two days): otherwise every run
+    leaves ~60 MB in Redis, and Redis' background saves of it load the machine during the
+    next measurements."""
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(match=f"sirene:aud:rcpt:{TENANT}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await redis.unlink(*batch)
+                batch = []
+        if batch:
+            await redis.unlink(*batch)
+    finally:
+        await redis.aclose()
+
+
 async def one_run(stack: Stack, n: int, run: int, timeout_s: float, steps: str) -> dict[str, Any]:
     result: dict[str, Any] = {"run": run}
+    await forget_recipients(stack)
     if "a" in steps:
         say(f"run {run}: (a) raw reference …")
         sample = min(n, 20_000)
@@ -653,6 +678,7 @@ async def one_run(stack: Stack, n: int, run: int, timeout_s: float, steps: str) 
         if "d" in steps:
             say(f"run {run}: (d) urgent warning while a bulk post to {n} is in flight …")
             result |= await priority(stack, watcher, timeout_s)
+    await forget_recipients(stack)
     say(f"run {run}: {json.dumps(result)}")
     return result
 
