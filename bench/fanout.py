@@ -20,7 +20,8 @@ Then, per run:
       warning's first and last hand-off after its publish. The bulk lanes are truncated after.
 (c) and (d) also report how many tasks were handed off within 10 s and the hand-off rate. After
 each step the lanes it used are truncated and the channel workers restarted (and waited for),
-so the next step starts with idle workers.
+so the next step starts with idle workers; the recipient sets of the bench alerts are deleted
+after each run, and Redis' background snapshots are paused while measuring (restored after).
 
 Prints one JSON line (medians over the runs, and each run) and appends it with machine and date
 to `bench/RESULTS.md`. Tasks of channels without a running worker (e-mail, until its worker
@@ -38,7 +39,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -637,6 +638,23 @@ async def priority(stack: Stack, watcher: Watcher, timeout_s: float) -> dict[str
 # --- driver --------------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def snapshots_paused(stack: Stack) -> AsyncIterator[None]:
+    """Pauses the dev Redis' background snapshots (`save`) while measuring, restoring the
+    setting afterwards: the index of a million citizens makes each snapshot a fork and a
+    dump of several hundred MB, which a 2-core machine feels in the next step's figures."""
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        saved = (await redis.config_get("save")).get("save", "")
+        await redis.config_set("save", "")
+        try:
+            yield
+        finally:
+            await redis.config_set("save", saved)
+    finally:
+        await redis.aclose()
+
+
 async def forget_recipients(stack: Stack) -> None:
     """Deletes what the fanout recorded about the bench tenant's alerts (who each reached, for
     an Update or Cancel — a million ids per bulk post, kept two days): otherwise every run
@@ -754,10 +772,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"seeding {args.n} bench citizens (profiles produced to {CITIZEN_PROFILE}) …")
     seeding = await seed(stack, args.n)
     say(f"  {seeding}")
-    runs = [
-        await one_run(stack, args.n, run, args.timeout, args.steps)
-        for run in range(1, args.runs + 1)
-    ]
+    async with snapshots_paused(stack):
+        runs = [
+            await one_run(stack, args.n, run, args.timeout, args.steps)
+            for run in range(1, args.runs + 1)
+        ]
     medians = {key: median_of(runs, key) for key in MEDIAN_KEYS}
     return {
         "bench": "fanout",
