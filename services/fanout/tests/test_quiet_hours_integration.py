@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from sirene.devstack.channel_testing import produce
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.fanout.app import create_app
 from sirene.fanout.service import release_due
@@ -83,18 +83,8 @@ def _alert(tenant: str, lane: Lane, **changes: Any) -> AlertPublished:
     )
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value=value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
 async def _publish(bootstrap: str, alert: AlertPublished) -> None:
-    await _produce(bootstrap, ALERT_PUBLISHED, [(alert.alert_id, alert.model_dump_json().encode())])
+    await produce(bootstrap, ALERT_PUBLISHED, [(alert.alert_id, alert.model_dump_json().encode())])
 
 
 def _of(reader: TopicReader, alert_id: str, topic_filter: Any) -> list[dict[str, Any]]:
@@ -116,7 +106,7 @@ async def test_quiet_hours_hold_bulk_posts_until_they_end_and_cancel_withdraws(
         release_interval_s=300,  # the test releases by hand, with a clock two hours ahead
     )
     quiet = _window_around_now(settings)
-    await _produce(
+    await produce(
         sirene_infra.kafka,
         CITIZEN_PROFILE,
         [
