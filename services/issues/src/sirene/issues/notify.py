@@ -56,7 +56,7 @@ class NotificationRelay:
             self._wake.clear()
             try:
                 while await self.relay_once() == self._batch:
-                    pass
+                    continue  # a full batch: more may be queued, relay the next at once
             except asyncio.CancelledError:
                 raise
             except Exception:  # Kafka or MongoDB away: stays queued, next round retries
