@@ -544,29 +544,20 @@ class AudienceIndex:
         self,
         tenant: str,
         alert_id: str,
-        citizen_ids: Sequence[str | bytes],
+        bucket: int,
+        citizen_ids: Sequence[bytes],
         *,
         expires: datetime,
-        bucket: int | None = None,
     ) -> None:
-        """Adds citizens to the alert's recipients, by bucket (idempotent, one round trip),
-        kept until `RECIPIENTS_KEPT_AFTER_EXPIRY` after the alert expires: an Update or
-        Cancel of it is expanded over exactly these citizens. With `bucket`, every citizen is
-        known to be in that bucket (as the chunks of `audience_raw` are)."""
-        by_bucket: dict[int, list[str | bytes]] = {}
-        if bucket is not None:
-            by_bucket[bucket] = list(citizen_ids)
-        else:
-            for citizen in citizen_ids:
-                name = citizen if isinstance(citizen, str) else citizen.decode()
-                by_bucket.setdefault(self.bucket(name), []).append(citizen)
-        by_bucket = {b: members for b, members in by_bucket.items() if members}
-        if not by_bucket:
+        """Adds citizens of one bucket (a chunk of `audience_raw`) to the alert's recipients,
+        in one round trip (idempotent), kept until `RECIPIENTS_KEPT_AFTER_EXPIRY` after the
+        alert expires: an Update or Cancel of it is expanded over exactly these citizens."""
+        if not citizen_ids:
             return
         ttl = max(60, int((expires - utcnow() + RECIPIENTS_KEPT_AFTER_EXPIRY).total_seconds()))
-        for b, members in by_bucket.items():
-            joined = b"\n".join(m if isinstance(m, bytes) else m.encode() for m in members)
-            await self._add_members(keys=[self._rcpt(tenant, alert_id, b)], args=[joined, ttl])
+        await self._add_members(
+            keys=[self._rcpt(tenant, alert_id, bucket)], args=[b"\n".join(citizen_ids), ttl]
+        )
 
     async def hold(self, alert: AlertPublished, bucket: int, held: dict[int, list[bytes]]) -> None:
         """Records citizens of one bucket the post is held back for, by the epoch second their

@@ -420,7 +420,7 @@ async def expand_shard(
                 await index.hold(alert, bucket, held)
             if reached:
                 await index.record_recipients(
-                    alert.tenant_id, alert.alert_id, reached, expires=alert.expires, bucket=bucket
+                    alert.tenant_id, alert.alert_id, bucket, reached, expires=alert.expires
                 )
             if records:
                 in_flight.append(await producer.send_partitioned(records))
