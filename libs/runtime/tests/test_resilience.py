@@ -184,6 +184,105 @@ async def test_token_bucket_holds_the_rate_across_limiters_sharing_a_bucket(
 
 
 @pytest.mark.integration
+async def test_urgent_waiters_get_the_next_tokens_before_bulk_ones_that_asked_first(
+    sirene_infra: InfraUrls,
+) -> None:
+    redis = Redis.from_url(sirene_infra.redis_url)
+    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=10, burst=1)
+    order: list[str] = []
+
+    async def take(name: str, priority: int) -> None:
+        await limiter.acquire(1, priority)
+        order.append(name)
+
+    try:
+        bulk = [asyncio.create_task(take(f"bulk{i}", 1)) for i in range(6)]
+        # the first bulk ones are through, the rest wait (the queue has no event to await)
+        while limiter.waiting(1) > 4:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        urgent = [asyncio.create_task(take(f"urgent{i}", 0)) for i in range(2)]
+        await asyncio.wait_for(asyncio.gather(*bulk, *urgent), timeout=10)
+        first_urgent = order.index("urgent0")
+        # at most the waiter already offered to the bucket gets in between
+        assert first_urgent <= order.index("bulk0") + 3
+        assert order.index("urgent1") == first_urgent + 1
+        assert [n for n in order if n.startswith("bulk")] == [f"bulk{i}" for i in range(6)]
+        assert order[-1].startswith("bulk")
+    finally:
+        await limiter.reset()
+        await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_a_slow_event_loop_neither_lowers_the_rate_nor_costs_a_round_trip_per_grant(
+    sirene_infra: InfraUrls,
+) -> None:
+    """Hand-off work that holds the loop for 10 ms at a time: the bucket keeps its rate, and
+    each round trip serves every token that accrued meanwhile."""
+    redis = Redis.from_url(sirene_infra.redis_url)
+    rate = 200.0
+    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=rate, burst=20)
+    calls = 0
+    take = limiter._take
+
+    async def counted(costs: list[float]) -> tuple[int, float]:
+        nonlocal calls
+        calls += 1
+        return await take(costs)
+
+    limiter._take = counted  # type: ignore[method-assign]
+    grants: list[float] = []
+    stop = asyncio.Event()
+
+    async def busy() -> None:
+        while not stop.is_set():
+            time.sleep(0.01)  # noqa: ASYNC251 - the point: a loop busy with other work
+            await asyncio.sleep(0)
+
+    async def hand_off() -> None:
+        await limiter.acquire(1, 1)
+        grants.append(time.perf_counter())
+
+    try:
+        hog = asyncio.create_task(busy())
+        await asyncio.wait_for(asyncio.gather(*(hand_off() for _ in range(620))), timeout=60)
+        stop.set()
+        await hog
+        window = sorted(grants)[20:]
+        measured = (len(window) - 1) / (window[-1] - window[0])
+        assert measured == pytest.approx(rate, rel=0.05)
+        assert calls < 620 / 3  # several grants per round trip
+    finally:
+        await limiter.reset()
+        await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_waiters_learn_when_redis_fails_and_the_limiter_recovers(
+    sirene_infra: InfraUrls,
+) -> None:
+    redis = Redis.from_url(sirene_infra.redis_url)
+    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=5, burst=1)
+    take = limiter._take
+
+    async def broken(costs: list[float]) -> tuple[int, float]:
+        raise ConnectionError("redis went away")
+
+    try:
+        limiter._take = broken  # type: ignore[method-assign]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(limiter.acquire() for _ in range(3)), return_exceptions=True), 5
+        )
+        assert all(isinstance(r, ConnectionError) for r in results)
+        assert limiter.waiting() == 0
+        limiter._take = take  # type: ignore[method-assign]
+        await asyncio.wait_for(limiter.acquire(), 5)
+    finally:
+        await limiter.reset()
+        await redis.aclose()
+
+
+@pytest.mark.integration
 async def test_token_bucket_waits_instead_of_polling(sirene_infra: InfraUrls) -> None:
     redis = Redis.from_url(sirene_infra.redis_url)
     limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=2, burst=1)

@@ -139,9 +139,9 @@ async def test_rate_limit_of_50_sms_per_s_is_held_without_a_single_429(
             rate_limit_per_s=rate,
             rate_limit_burst=5.0,
         ),
-        # the provider refuses anything above 50/s (absorbing 200 ms of network jitter)
+        # the provider refuses anything above 50/s (absorbing 0.5 s of jitter on a loaded host)
         sim_faults(
-            simulator, rate_limit={"sms": {"per_s": rate, "burst": 10}}, callbacks={"drop": True}
+            simulator, rate_limit={"sms": {"per_s": rate, "burst": 25}}, callbacks={"drop": True}
         ),
         TopicReader(sirene_infra.kafka, [DELIVERY_RECEIPT]) as reader,
     ):
@@ -161,11 +161,8 @@ async def test_rate_limit_of_50_sms_per_s_is_held_without_a_single_429(
     assert len(times) == count
     window = sorted(times)[10:]  # after the initial burst
     measured = (len(window) - 1) / (window[-1] - window[0])
-    # The limiter's contract is the ceiling (cost, no 429): never above the rate. Below it, a
-    # loaded machine (a shared CI host, parallel suites) slows the worker itself — measured
-    # 33–35/s at load 20 — so the floor only catches a limiter that throttles far too hard.
-    assert measured <= rate * 1.05
-    assert measured >= rate * 0.6
+    # the sustained rate is the configured one, ±5 %
+    assert measured == pytest.approx(rate, rel=0.05), f"{measured:.1f} SMS/s"
 
 
 async def test_poison_tasks_go_to_the_dead_letter_topic_and_the_worker_keeps_going(

@@ -631,12 +631,14 @@ class DeliveryPipeline:
     async def _hand_off(self, task: DeliveryTask) -> Outcome | None:
         """Hands one leased task to the provider (at most `concurrency` at once), after the
         rate limiter let it through; None when the circuit breaker holds it back. Urgent tasks
-        get a freed slot before bulk ones, whichever asked first."""
+        get a freed slot, and the next tokens, before bulk ones, whichever asked first."""
         async with self._slots.slot(LANE_PRIORITY[task.lane]):
             if self.breaker is not None and not self.breaker.allow():
                 return None
             if self.limiter is not None:
-                await self.limiter.acquire(self.cost(task) if self.cost else 1.0)
+                await self.limiter.acquire(
+                    self.cost(task) if self.cost else 1.0, LANE_PRIORITY[task.lane]
+                )
             started = time.perf_counter()
             try:
                 outcome = await self.deliver(task)
