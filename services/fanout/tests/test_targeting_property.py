@@ -1,5 +1,6 @@
-"""Property: whatever the profiles and the alert's audience, the fanout's index, shards and
-task encoding reach exactly the contact points a brute-force reading of the profiles names.
+"""Property: whatever the profiles and the alert's audience (topics, districts, areas), the
+fanout's index, shards and task encoding reach exactly the contact points a brute-force reading
+of the profiles names.
 Runs against the real Redis (modest example count: each example is a few hundred round trips)."""
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from redis.asyncio import Redis
 
 from sirene.devstack.testing import InfraUrls
 from sirene.fanout.repository import AudienceIndex
-from sirene.fanout.service import TaskEncoder
-from sirene.schemas import AlertPublished, CitizenProfile, utcnow
+from sirene.fanout.service import TaskEncoder, Where
+from sirene.schemas import AlertPublished, CitizenProfile, GeoPoint, utcnow
 from sirene.schemas.examples import EXAMPLES
 
 pytestmark = pytest.mark.integration
@@ -26,6 +27,15 @@ TENANT = "prop"
 TOPICS = ["t1", "t2", "t3"]
 DISTRICTS = ["nord", "sued", "mitte"]
 CHANNELS = ["sms", "voice", "push", "email"]
+# Target areas are rectangles here, so the brute force can decide containment by comparison:
+# (outer [min_lon, max_lon, min_lat, max_lat], hole or None). Borders are closed, holes open.
+Rect = tuple[float, float, float, float]
+AREAS: dict[str, tuple[Rect, Rect | None]] = {
+    "ring": ((1.0, 3.0, 1.0, 3.0), (1.5, 2.5, 1.5, 2.5)),
+    "east": ((2.5, 4.0, 0.0, 1.5), None),
+}
+# coordinates on, inside and outside every border
+COORDS = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
 
 Delivery = tuple[str, str, str]
 """(citizen, channel, address)"""
@@ -50,6 +60,9 @@ def profiles(draw: st.DrawFn) -> list[tuple[CitizenProfile, bool]]:
             citizen_id=f"c-{i}",
             active=draw(st.booleans()) or draw(st.booleans()),
             district=draw(st.sampled_from([*DISTRICTS, None])),
+            location=GeoPoint(lon=draw(st.sampled_from(COORDS)), lat=draw(st.sampled_from(COORDS)))
+            if draw(st.booleans())
+            else None,
             contacts={
                 "sms": f"+49151{i:08d}" if draw(st.booleans()) else None,
                 "voice": f"+4930{i:08d}" if draw(st.booleans()) else None,
@@ -69,7 +82,32 @@ def audiences(draw: st.DrawFn) -> dict[str, object]:
     everyone = draw(st.booleans())
     topics = draw(st.lists(st.sampled_from(TOPICS), unique=True, min_size=0 if everyone else 1))
     districts = draw(st.lists(st.sampled_from(DISTRICTS), unique=True, max_size=2))
-    return {"everyone": everyone, "topics": topics, "districts": districts}
+    areas = draw(st.lists(st.sampled_from(sorted(AREAS)), unique=True, max_size=2))
+    return {
+        "everyone": everyone,
+        "topics": topics,
+        "districts": districts,
+        "areas": [{"description": name, "polygon": _polygon(*AREAS[name])} for name in areas],
+    }
+
+
+def _ring(rect: Rect) -> list[list[float]]:
+    x0, x1, y0, y1 = rect
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+
+
+def _polygon(outer: Rect, hole: Rect | None) -> list[list[list[float]]]:
+    return [_ring(outer), *([_ring(hole)] if hole else [])]
+
+
+def _in_area(name: str, lon: float, lat: float) -> bool:
+    (x0, x1, y0, y1), hole = AREAS[name]
+    if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+        return False
+    if hole is None:
+        return True
+    hx0, hx1, hy0, hy1 = hole
+    return not (hx0 < lon < hx1 and hy0 < lat < hy1)
 
 
 def brute_force(
@@ -77,12 +115,17 @@ def brute_force(
 ) -> list[Delivery]:
     """Who must get what, read straight off the profiles."""
     wanted: list[Delivery] = []
-    districts = audience["districts"]
+    districts: list[str] = audience["districts"]  # type: ignore[assignment]
+    areas = [a["description"] for a in audience["areas"]]  # type: ignore[attr-defined]
     for profile, erased in population:
         if erased or not profile.active:
             continue
-        if districts and profile.district not in districts:  # type: ignore[operator]
-            continue
+        if districts or areas:
+            point = profile.location
+            in_district = profile.district in districts
+            in_area = point is not None and any(_in_area(a, point.lon, point.lat) for a in areas)
+            if not (in_district or in_area):
+                continue
         topics = profile.subscriptions if audience["everyone"] else audience["topics"]
         channels = {ch.value for t in topics for ch in profile.subscriptions.get(t, [])}  # type: ignore[union-attr]
         contacts = profile.contacts
@@ -117,10 +160,12 @@ async def fanned_out(
             }
         )
         encoder = TaskEncoder(alert)
+        where = Where.of(alert.audience)
+        partitions = {channel: [0] for channel in encoder.topics}
         got: list[Delivery] = []
         task_ids: set[str] = set()
         for shard in range(shards):
-            async for chunk in index.audience(
+            async for _bucket, ids, raws in index.audience_raw(
                 TENANT,
                 everyone=alert.audience.everyone,
                 topics=alert.audience.topics,
@@ -128,15 +173,12 @@ async def fanned_out(
                 shard=shard,
                 shards=shards,
             ):
-                for recipient in chunk:
-                    if alert.audience.districts and (
-                        recipient.district not in alert.audience.districts
-                    ):
-                        continue
-                    for _channel, raw in encoder.encode(recipient):
-                        task = orjson.loads(raw)
-                        got.append((task["citizen_id"], task["channel"], task["address"]))
-                        task_ids.add(task["task_id"])
+                for _topic, _partition, _key, raw in encoder.encode_chunk(
+                    ids, raws, partitions, where
+                ).records:
+                    task = orjson.loads(raw)
+                    got.append((task["citizen_id"], task["channel"], task["address"]))
+                    task_ids.add(task["task_id"])
         return sorted(got), len(task_ids)
     finally:
         async for key in redis.scan_iter(match=f"{index.prefix}:*", count=10_000):
@@ -145,7 +187,7 @@ async def fanned_out(
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

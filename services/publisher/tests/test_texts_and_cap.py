@@ -141,6 +141,39 @@ def test_export_validates_against_the_oasis_schema(overrides: dict[str, object])
         )
 
 
+def test_target_areas_are_exported_as_cap_polygons_and_imported_back() -> None:
+    ring = [[8.671, 50.108], [8.689, 50.108], [8.689, 50.113], [8.671, 50.108]]
+    hole = [[8.68, 50.109], [8.685, 50.109], [8.685, 50.11], [8.68, 50.109]]
+    audience = {
+        "everyone": True,
+        "topics": [],
+        "districts": [],
+        "areas": [{"description": "Mainufer", "polygon": [ring, hole]}],
+    }
+    xml = cap.export_alert(_doc(audience=audience), sender="s@x", place="Musterstadt")
+    root = cap.validate(xml)
+    ns = {"c": cap.NS}
+    areas = root.findall("c:info", ns)[0].findall("c:area", ns)
+    assert [a.findtext("c:areaDesc", namespaces=ns) for a in areas] == ["Mainufer"]
+    assert areas[0].findtext("c:polygon", namespaces=ns) == (
+        "50.108,8.671 50.108,8.689 50.113,8.689 50.108,8.671"  # lat,lon; CAP has no holes
+    )
+    body, _ = cap.import_body(xml, now=datetime(2026, 11, 22, tzinfo=UTC))
+    assert body["audience"] == {
+        "everyone": True,
+        "areas": [{"description": "Mainufer", "polygon": [ring]}],
+    }
+    # districts as well: the municipality's districts are named in an area of their own
+    both = {**audience, "districts": ["Altstadt"]}
+    xml = cap.export_alert(_doc(audience=both), sender="s@x", place="Musterstadt")
+    areas = cap.validate(xml).findall("c:info", ns)[0].findall("c:area", ns)
+    names = [a.findtext("c:areaDesc", namespaces=ns) for a in areas]
+    assert names == ["Mainufer", "Musterstadt: Altstadt"]
+    broken = xml.replace(b"50.108,8.671 ", b"50.108;8.671 ", 1)
+    with pytest.raises(cap.CapError, match="lat,lon"):
+        cap.import_body(broken, now=datetime(2026, 11, 22, tzinfo=UTC))
+
+
 def test_the_schema_refuses_what_cap_forbids() -> None:
     xml = cap.export_alert(_doc(), sender="s@x", place="Musterstadt")
     with pytest.raises(cap.CapError, match="status"):
@@ -159,6 +192,11 @@ def test_import_of_the_dwd_example() -> None:
     assert alert.effective == datetime.fromisoformat("2023-07-11T13:26:00+02:00")
     assert alert.expires == datetime.fromisoformat("2023-07-11T15:00:00+02:00")
     assert set(alert.texts) == {"de", "en"}  # type: ignore[comparison-overlap]
+    # the warning's polygon narrows the audience to Kreis Nordsachsen
+    (area,) = alert.audience.areas
+    assert area.description == "Kreis Nordsachsen"
+    assert area.polygon[0][0] == (12.2986, 51.6547)  # [lon, lat] of "51.6547,12.2986"
+    assert len(area.polygon[0]) == 9
 
 
 def test_roles_and_the_second_factor() -> None:

@@ -414,7 +414,8 @@ async def test_import_of_a_dwd_cap_file_creates_a_correct_draft(sirene_infra: In
         assert de["push_body"].startswith("Es tritt ein schweres Gewitter mit Sturmböen")
         assert "Blitzschlag" in de["email_body"]  # the instruction
         assert en["headline"] == "Official SEVERE WEATHER WARNING of SEVERE THUNDERSTORMS with HAIL"
-        assert draft["audience"] == {"everyone": True, "topics": [], "districts": []}
+        assert draft["audience"]["everyone"] is True
+        assert [a["description"] for a in draft["audience"]["areas"]] == ["Kreis Nordsachsen"]
         assert draft["expires"] is None  # the file's validity lies in the past
         # invalid CAP: a clear 422 with the schema's reason
         broken = xml.replace(b"<status>Actual</status>", b"<status>Wichtig</status>")

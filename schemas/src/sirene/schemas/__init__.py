@@ -1,6 +1,6 @@
 """sirene.schemas — the contract between Sirene's services: events and their topics."""
 
-from .alert import AlertPublished, Audience, ChannelTexts
+from .alert import AlertPublished, Area, Audience, ChannelTexts
 from .common import (
     AlertStatus,
     Certainty,
@@ -68,6 +68,7 @@ __all__ = [
     "TOPICS",
     "AlertPublished",
     "AlertStatus",
+    "Area",
     "Audience",
     "Certainty",
     "Channel",

@@ -17,6 +17,7 @@ from .common import (
     Severity,
     Urgency,
 )
+from .geo import validate_polygon
 
 
 class ChannelTexts(BaseModel):
@@ -35,8 +36,38 @@ class ChannelTexts(BaseModel):
     email_body: str | None = Field(default=None, max_length=20000, description="E-mail body.")
 
 
+MAX_AREA_POSITIONS = 2000
+"""Positions of all rings of one area together (a CAP polygon of a warning area has dozens to
+a few hundred)."""
+
+
+class Area(BaseModel):
+    """A target area: a polygon drawn or imported with the alert (CAP `<area>`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = Field(
+        min_length=1, max_length=200, description="What the area is called (CAP areaDesc)."
+    )
+    polygon: list[list[tuple[float, float]]] = Field(
+        min_length=1,
+        max_length=20,
+        description="GeoJSON Polygon coordinates: the outer ring, then holes; positions are "
+        "[lon, lat] (WGS 84). Points on the border belong to the area.",
+    )
+
+    @model_validator(mode="after")
+    def _valid_polygon(self) -> Area:
+        validate_polygon(self.polygon)
+        if sum(len(ring) for ring in self.polygon) > MAX_AREA_POSITIONS:
+            raise ValueError(f"an area has at most {MAX_AREA_POSITIONS} positions")
+        return self
+
+
 class Audience(BaseModel):
-    """Who an alert is for. Either everyone in the municipality or a set of topics/districts."""
+    """Who an alert is for: everyone in the municipality or the subscribers of topics, and
+    where: optionally only citizens in one of `districts` or with their address point inside
+    one of `areas` (either suffices)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,7 +77,13 @@ class Audience(BaseModel):
     )
     districts: list[str] = Field(
         default_factory=list,
-        description="Districts (Ortsteile); if set, only citizens in one of them.",
+        description="Districts (Ortsteile); if set (or areas), only citizens in one of them.",
+    )
+    areas: list[Area] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Target areas; if set (or districts), only citizens whose address point "
+        "lies in one of them. Citizens without an address point are reached by district only.",
     )
 
     @model_validator(mode="after")

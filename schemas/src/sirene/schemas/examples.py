@@ -31,7 +31,17 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "category": "Met",
             "lane": "urgent",
             "texts": {"de": _TEXTS_DE},
-            "audience": {"topics": ["gefahrenhinweise"]},
+            "audience": {
+                "topics": ["gefahrenhinweise"],
+                "areas": [
+                    {
+                        "description": "Mainufer Altstadt",
+                        "polygon": [
+                            [[8.671, 50.108], [8.689, 50.108], [8.689, 50.113], [8.671, 50.108]]
+                        ],
+                    }
+                ],
+            },
             "effective": _TS,
             "expires": "2026-11-22T20:00:00Z",
             "published_at": _TS,

@@ -2,7 +2,7 @@
 per-alert bookkeeping of sharded expansion.
 
 Layout (prefix `sirene:aud`; `<b>` is the citizen's bucket, crc32(citizen id) mod `buckets`):
-- `<p>:layout` — `v3:<buckets>`; a different (or missing) value means the index is rebuilt;
+- `<p>:layout` — `v4:<buckets>`; a different (or missing) value means the index is rebuilt;
 - `<p>:prof:<tenant>:<citizen>` — the citizen's routing profile (compact JSON, with the
   precomputed routes of `routing.py`);
 - `<p>:topic:<tenant>:<topic>:<b>` — active citizen ids subscribed to the topic, per bucket;
@@ -43,7 +43,7 @@ from sirene.schemas import AlertPublished, CitizenProfile, Language, utcnow
 from .quiet import window_of
 from .routing import CHANNEL_ORDER, Routes, routes_for
 
-LAYOUT_VERSION = "v3"
+LAYOUT_VERSION = "v4"
 
 
 class LeaseLostError(RuntimeError):
@@ -65,6 +65,8 @@ class Recipient:
     the index so emission does not hash every key again."""
     routes: Routes | None = None
     """The precomputed per-task parts (`routing.Routes`); None: computed from `contacts`."""
+    location: tuple[float, float] | None = None
+    """The address point as (lon, lat), for area targeting."""
 
 
 Chunk = tuple[int, list[bytes], list[bytes | None]]
@@ -82,7 +84,8 @@ def key_hash(citizen_id: str) -> int:
 
 
 def _compact(profile: CitizenProfile) -> bytes:
-    """The citizen's routing profile: version, language, district, Kafka key hash,
+    """The citizen's routing profile: version, language, district, `p` the address point
+    ([lon, lat]; absent when none), Kafka key hash,
     subscriptions (topic → channels, sorted), `a` every subscribed channel (sorted), `t` the
     routes (`routing.Routes`, which also hold the contact points) and `q` the quiet hours
     (`[start, end]` minutes after local midnight; absent when none)."""
@@ -104,6 +107,7 @@ def _compact(profile: CitizenProfile) -> bytes:
             "v": profile.version,
             "l": profile.language.value,
             "d": profile.district,
+            **({"p": [loc.lon, loc.lat]} if (loc := profile.location) else {}),
             "h": key_hash(profile.citizen_id),
             "s": subscriptions,
             "a": [ch for ch in CHANNEL_ORDER if ch in chosen],
@@ -125,6 +129,7 @@ def _recipient(citizen_id: str, raw: bytes) -> Recipient:
         subscriptions=data["s"],
         key_hash=data["h"],
         routes=data["t"],
+        location=(data["p"][0], data["p"][1]) if "p" in data else None,
     )
 
 

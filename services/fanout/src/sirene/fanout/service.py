@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from sirene.runtime import BatchProducer
 from sirene.schemas import (
     ALERT_FANOUT,
     AlertPublished,
+    Audience,
     Channel,
     ChannelTexts,
     DeliveryTask,
@@ -40,6 +41,7 @@ from sirene.schemas import (
     task_id_for,
     utcnow,
 )
+from sirene.schemas.geo import PreparedArea
 
 from .metrics import (
     ALERTS_EXPANDED,
@@ -91,6 +93,29 @@ def _title_body(channel: Channel, texts: ChannelTexts) -> tuple[str | None, str]
             return None, texts.voice
         case Channel.EMAIL:
             return texts.email_subject or texts.headline, texts.email_body or texts.push_body
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """An alert's geographic restriction: citizens of one of its districts, or with their
+    address point in one of its areas (closed polygons, `sirene.schemas.geo`)."""
+
+    districts: frozenset[str]
+    areas: PreparedArea | None
+
+    @classmethod
+    def of(cls, audience: Audience) -> Where | None:
+        """None when the audience is not restricted to a place."""
+        if not audience.districts and not audience.areas:
+            return None
+        areas = PreparedArea([a.polygon for a in audience.areas]) if audience.areas else None
+        return cls(frozenset(audience.districts), areas)
+
+    def admits(self, district: str | None, point: Sequence[float] | None) -> bool:
+        """Whether a citizen of `district` living at `point` ([lon, lat]) is in the place."""
+        if district is not None and district in self.districts:
+            return True
+        return self.areas is not None and point is not None and self.areas.contains(*point)
 
 
 def tasks_for(alert: AlertPublished, recipient: Recipient) -> Iterator[DeliveryTask]:
@@ -200,15 +225,15 @@ class TaskEncoder:
         ids: Sequence[bytes],
         raws: Sequence[bytes | None],
         partitions: dict[str, list[int]],
-        districts: Collection[str] = (),
+        where: Where | None = None,
         quiet: QuietClock | None = None,
     ) -> EncodedChunk:
         """The task records of citizens given by id and compact index profile (None: left the
         index meanwhile, skipped), partitioned by citizen as Kafka's default partitioner does
-        (`partitions`: channel → the lane topic's partitions). With `districts`, only citizens
-        of those districts. With `quiet` (bulk posts), a citizen inside their quiet hours gets
-        no task now: they are held back until the hours end (their tasks are counted), or
-        skipped when the post expires before."""
+        (`partitions`: channel → the lane topic's partitions). With `where`, only citizens
+        in that place (district or area). With `quiet` (bulk posts), a citizen inside their
+        quiet hours gets no task now: they are held back until the hours end (their tasks are
+        counted), or skipped when the post expires before."""
         records: list[Record] = []
         reached: list[bytes] = []
         held: dict[int, list[bytes]] = {}
@@ -224,7 +249,7 @@ class TaskEncoder:
             if raw is None:
                 continue
             data = loads(raw)
-            if districts and data["d"] not in districts:
+            if where is not None and not where.admits(data["d"], data.get("p")):
                 continue
             if everyone:
                 chosen = data["a"]
@@ -290,6 +315,7 @@ class TaskEncoder:
             {
                 "l": recipient.language.value,
                 "d": recipient.district,
+                **({"p": list(recipient.location)} if recipient.location else {}),
                 "h": recipient.key_hash,
                 "s": subscriptions,
                 "a": [ch for ch in CHANNEL_ORDER if ch in chosen],
@@ -368,7 +394,7 @@ async def expand_shard(
     encoder = TaskEncoder(alert)
     # an Update/Cancel goes to exactly the citizens the alert it references reached
     referenced = alert.references[0] if alert.references and release is None else None
-    districts = set(alert.audience.districts) if referenced is None else set()
+    where = Where.of(alert.audience) if referenced is None else None
     waiting = await _waiting_for(alert, index) if referenced is not None else []
     quiet = (
         QuietClock(utcnow(), zone)
@@ -404,7 +430,7 @@ async def expand_shard(
                     await asyncio.sleep(0)
                 end = start + ENCODE_SLICE
                 part = encoder.encode_chunk(
-                    ids[start:end], raws[start:end], partitions, districts, quiet
+                    ids[start:end], raws[start:end], partitions, where, quiet
                 )
                 records.extend(part.records)
                 reached.extend(part.reached)
@@ -713,7 +739,7 @@ async def withdraw_held(*, index: AudienceIndex, producer: BatchProducer, alert_
             held_of=(alert_id, release),
         ):
             # counted as they were held back: the same routes, without the quiet check
-            part = encoder.encode_chunk(ids, raws, partitions, alert.audience.districts)
+            part = encoder.encode_chunk(ids, raws, partitions, Where.of(alert.audience))
             counts.update(part.counts)
             citizens += len(part.reached)
     QUIET_HOURS.labels(outcome="withdrawn").inc(citizens)

@@ -35,6 +35,8 @@ CAP_CATEGORIES = {
     "Other",
 }
 LANGUAGE_TAGS = {"de": "de-DE", "en": "en-GB"}
+MAX_AREAS = 20
+"""At most this many polygons become target areas (as `Audience.areas` allows)."""
 
 
 class CapError(ValueError):
@@ -106,6 +108,29 @@ def _area_desc(doc: Document, place: str) -> str:
     return place
 
 
+def cap_polygon(ring: Sequence[Sequence[float]]) -> str:
+    """A ring of [lon, lat] positions as a CAP polygon: "lat,lon" pairs, the first repeated
+    at the end (CAP wants the ring closed)."""
+    points = [(float(p[1]), float(p[0])) for p in ring]
+    if points[0] != points[-1]:
+        points.append(points[0])
+    return " ".join(f"{lat},{lon}" for lat, lon in points)
+
+
+def _areas(area_parent: etree._Element, doc: Document, place: str) -> None:
+    """One CAP `area` per target area (its outer ring; CAP polygons have no holes), plus the
+    municipality or its districts when the alert is not only for areas."""
+    audience = doc["audience"]
+    areas = audience.get("areas") or []
+    for target in areas:
+        area = _sub(area_parent, "area")
+        _sub(area, "areaDesc", target["description"])
+        _sub(area, "polygon", cap_polygon(target["polygon"][0]))
+    if not areas or audience.get("districts"):
+        area = _sub(area_parent, "area")
+        _sub(area, "areaDesc", _area_desc(doc, place))
+
+
 def export_alert(
     doc: Document, *, sender: str, place: str, referenced: Sequence[Document] = ()
 ) -> bytes:
@@ -143,8 +168,7 @@ def export_alert(
             parameter = _sub(info, "parameter")
             _sub(parameter, "valueName", f"sirene:{name}")
             _sub(parameter, "value", texts[name])
-        area = _sub(info, "area")
-        _sub(area, "areaDesc", _area_desc(doc, place))
+        _areas(info, doc, place)
     xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate(xml)  # never hand out what the schema refuses
     return xml
@@ -179,8 +203,9 @@ def import_body(xml: bytes, *, now: datetime) -> tuple[dict[str, Any], dict[str,
     (identifier, sender, sent). German and English `info` blocks become the texts of those
     languages; without a German one the first block is taken as German. Times already past
     are dropped (the draft gets the default duration). The audience is everyone in the
-    municipality: CAP areas (polygons, warn cells) have no counterpart in topics/districts, so
-    staff narrow it before sending."""
+    municipality, narrowed to the polygons of the German (or first) `info` block's areas when it
+    has any (each polygon an area named by its areaDesc); geocodes such as DWD warn cells have no
+    counterpart here and are left for staff to narrow by topic or district."""
     root = validate(xml)
     status = _text(root, "status")
     if status not in {"Actual", "Exercise", "Test"}:
@@ -225,7 +250,7 @@ def import_body(xml: bytes, *, now: datetime) -> tuple[dict[str, Any], dict[str,
         "certainty": _text(main, "certainty") or "Unknown",
         "category": category if category in CAP_CATEGORIES else "Other",
         "texts": texts,
-        "audience": {"everyone": True},
+        "audience": {"everyone": True, "areas": _import_areas(main)},
         "effective": effective if effective and effective > now else None,
         "expires": expires if expires and expires > max(now, effective or now) else None,
     }
@@ -236,3 +261,24 @@ def import_body(xml: bytes, *, now: datetime) -> tuple[dict[str, Any], dict[str,
         "msg_type": msg_type,
     }
     return body, source
+
+
+def _import_areas(info: etree._Element) -> list[dict[str, Any]]:
+    """The polygons of an `info` block's areas as target areas ([lon, lat] rings)."""
+    areas: list[dict[str, Any]] = []
+    for area in info.findall(f"{{{NS}}}area"):
+        description = _clip(_text(area, "areaDesc") or "Gebiet", 200)
+        for polygon in area.findall(f"{{{NS}}}polygon"):
+            ring: list[list[float]] = []
+            for pair in (polygon.text or "").split():
+                lat, _, lon = pair.partition(",")
+                try:
+                    ring.append([float(lon), float(lat)])
+                except ValueError:
+                    raise CapError(
+                        f"polygon von '{description}': '{pair}' ist kein lat,lon-Paar"
+                    ) from None
+            areas.append({"description": description, "polygon": [ring]})
+    if len(areas) > MAX_AREAS:
+        raise CapError(f"mehr als {MAX_AREAS} Polygone")
+    return areas
