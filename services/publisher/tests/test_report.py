@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -36,6 +36,9 @@ class _Recorder:
 
     async def apply(self, deliveries: Sequence[UpdateOne], _alerts: Sequence[UpdateOne]) -> None:
         self.tasks.extend(deliveries)
+
+    async def known_alerts(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {pair for pair in pairs if pair[1] == "a1"}
 
 
 def _receipt(
@@ -247,3 +250,15 @@ def test_offset_labels() -> None:
     assert offset_label(5) == "+5 s"
     assert offset_label(150) == "+2:30 min"
     assert offset_label(3900) == "+1:05 h"
+
+
+async def test_receipts_of_tasks_of_no_known_alert_are_dropped() -> None:
+    recorder = _Recorder()
+    foreign = _receipt(ReceiptStatus.DELIVERED, 2, task=2).model_copy(
+        update={"alert_id": "notification-7"}
+    )
+    touched = await apply_receipts(
+        repo=cast(Repository, recorder), receipts=[_receipt(ReceiptStatus.SENT, 1), foreign]
+    )
+    assert touched == 1
+    assert [op._doc["$setOnInsert"]["task_id"] for op in recorder.tasks] == [f"{1:032x}"]

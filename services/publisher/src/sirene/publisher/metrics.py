@@ -18,6 +18,12 @@ ALERT_RELAY_LAG = Histogram(
     "Time from an alert's release to its alert.published being acknowledged by Kafka.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+RECEIPTS_IGNORED = Counter(
+    "sirene_publisher_receipts_ignored_total",
+    "Delivery receipts of tasks of no alert of this publisher (e.g. notifications of citizen "
+    "reports), not stored, by channel.",
+    ["channel"],
+)
 RECEIPTS_APPLIED = Counter(
     "sirene_publisher_receipts_applied_total",
     "Delivery receipts folded into the progress view, by channel and status.",

@@ -9,7 +9,8 @@ update."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from sirene.runtime import Document
 from sirene.runtime.mongo import chunked
 
 _DUPLICATE_KEY = 11000
+KNOWN_ALERTS_CACHED = 10_000
 
 
 class Repository:
@@ -37,6 +39,9 @@ class Repository:
         self.tenants: AsyncCollection[Document] = db["tenant_settings"]
         self.audit: AsyncCollection[Document] = db["audit"]
         self.files = AsyncGridFSBucket(db, bucket_name="attachments")
+        # (tenant, alert id) of alerts known to exist: alerts are never deleted, so a hit
+        # stays true; bounded, oldest first out
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def ensure_indexes(self) -> None:
         """Creates the indexes (idempotent; called at startup)."""
@@ -70,6 +75,24 @@ class Repository:
     async def insert_alert(self, doc: Document) -> None:
         """Stores a new alert (if published, its outbox is already pending)."""
         await self.alerts.insert_one(doc)
+
+    async def known_alerts(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (tenant, alert id) pairs name an alert of this publisher: from the cache, the
+        rest with one query per tenant."""
+        known = {pair for pair in pairs if pair in self._known}
+        asked: dict[str, set[str]] = {}
+        for tenant, alert_id in pairs:
+            if (tenant, alert_id) not in known:
+                asked.setdefault(tenant, set()).add(alert_id)
+        for tenant, ids in asked.items():
+            async for doc in self.alerts.find(
+                {"tenant": tenant, "id": {"$in": sorted(ids)}}, {"_id": 0, "id": 1}
+            ):
+                known.add((tenant, doc["id"]))
+                self._known[(tenant, doc["id"])] = None
+        while len(self._known) > KNOWN_ALERTS_CACHED:
+            self._known.popitem(last=False)
+        return known
 
     async def get_alert(self, tenant: str, alert_id: str) -> Document | None:
         """The alert, if it belongs to the tenant."""

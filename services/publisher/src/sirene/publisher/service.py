@@ -623,10 +623,16 @@ async def apply_receipts(*, repo: Repository, receipts: Iterable[DeliveryReceipt
     """Folds receipts into one document per task whose status only moves up the rank
     (`$max` of the status code), plus first/last delivery times on the alert. A batch is
     first collapsed per task, then written with two unordered bulk writes; returns how many
-    tasks were touched."""
+    tasks were touched. Receipts of tasks of no alert of this publisher (notifications of
+    citizen reports travel the same pipeline) are counted and dropped, not stored."""
+    receipts = list(receipts)
+    known = await repo.known_alerts({(r.tenant_id, r.alert_id) for r in receipts})
     tasks: dict[tuple[str, str], Document] = {}
     delivered: dict[tuple[str, str], tuple[datetime, datetime]] = {}
     for receipt in receipts:
+        if (receipt.tenant_id, receipt.alert_id) not in known:
+            metrics.RECEIPTS_IGNORED.labels(channel=receipt.channel.value).inc()
+            continue
         code = STATUS_CODE[receipt.status]
         key = (receipt.tenant_id, receipt.task_id)
         task = tasks.get(key)
