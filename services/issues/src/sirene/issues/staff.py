@@ -1,6 +1,7 @@
 """Who is calling the staff API: the tenant's administrator (the tenant token from the
-settings) or a staff account (a token issued by the administrator, stored only as a hash),
-with a role and the departments they work for."""
+settings) or a staff account — by its bearer token (issued by the administrator, stored only
+as a hash) or by an inbox session opened with its password (`signin.py`) — with a role and the
+departments they work for."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Principal:
     name: str
     role: Role
     departments: frozenset[str]
+    via: str = "token"  # "token" (bearer, API clients) or "session" (the inbox, signed in)
 
     @property
     def all_departments(self) -> bool:
