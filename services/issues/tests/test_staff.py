@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from sirene.devstack.testing import InfraUrls, TopicReader
-from sirene.schemas import NOTIFICATION_REQUESTED
-
 from sirene.issues.signin import COOKIE
+from sirene.schemas import NOTIFICATION_REQUESTED
 
 from .conftest import Issues
 

@@ -36,9 +36,9 @@ CATALOGUES: dict[str, dict[str, str]] = {lang: _load(lang) for lang in LANGUAGES
 def lang_of(request: Request) -> str:
     """'en' or 'de': `?lang=`, else the language cookie, else the browser's first preference
     (Accept-Language), else German."""
-    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-    if asked in LANGUAGES:
-        return asked
+    for asked in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if asked in LANGUAGES:
+            return asked
     accept = request.headers.get("accept-language", "").strip().lower()
     return "en" if accept.startswith("en") else DEFAULT
 
