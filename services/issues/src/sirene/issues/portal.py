@@ -26,11 +26,10 @@ from sirene.runtime.http import IdPath
 from sirene.schemas import utcnow
 
 from . import metrics, service
-from .api import Context, client_ip, get_context, session_principal, submit_report, views
+from .api import Context, get_context, session_principal, submit_report, views
 from .i18n import Translator, lang_of, remember, switch_url
 from .models import SLUG, ReportIn, ReportStatus
 from .photos import CleanPhoto, PhotoError, clean_photo
-from .service import RateLimitedError
 from .signin import (
     COOKIE,
     CSRF_FIELD,
@@ -441,14 +440,8 @@ async def set_password(tenant: TenantPath, request: Request) -> Response:
     code = _form_text(form, "code", 100).strip()
     password = _form_text(form, "password", MAX_PASSWORD + 1)
     repeated = _form_text(form, "repeat", MAX_PASSWORD + 1)
-    # the code is 256-bit random: guessing it is hopeless, but the limit keeps the lookups cheap
-    wait = await ctx.limiter.hit(
-        f"{tenant}:setup", client_ip(request, ctx.settings), limit=30, window_s=3600
-    )
     doc = await ctx.repo.staff_by_setup_hash(tenant, token_hash(code)) if code else None
     try:
-        if wait is not None:
-            raise RateLimitedError("rate_limited", seconds=wait)
         expires = doc.get("setup_expires_at") if doc else None
         if doc is None or expires is None or _aware(expires) < utcnow():
             raise InvalidInputError(("body", "code"), "setup_code_invalid")

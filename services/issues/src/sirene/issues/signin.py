@@ -67,7 +67,8 @@ def check_password_rules(password: str, *, repeated: str, staff_id: str, min_len
         raise InvalidInputError(loc, "password_short", min=min_length)
     if len(password) > MAX_PASSWORD:
         raise InvalidInputError(loc, "password_long", max=MAX_PASSWORD)
-    if staff_id.lower() in password.lower() or len(set(password)) < 4:
+    contains_id = len(staff_id) >= 3 and staff_id.lower() in password.lower()
+    if contains_id or len(set(password)) < 4:
         raise InvalidInputError(loc, "password_weak")
 
 
