@@ -132,6 +132,10 @@ PAGES_DE_EN = {
         ["Passwort festlegen", "Einrichtungscode", "Passwort wiederholen"],
         ["Set your password", "Set-up code", "Repeat the password"],
     ),
+    "change": (
+        ["Passwort ändern", "Bisheriges Passwort", "Zum Posteingang"],
+        ["Change password", "Current password", "To the inbox"],
+    ),
 }
 
 
@@ -147,10 +151,11 @@ async def test_every_page_speaks_german_by_default_and_english_on_request(issues
         "sign-in": f"/portal/{tenant}/staff",
         "inbox": f"/portal/{tenant}/staff",
         "password": f"/portal/{tenant}/staff/passwort",
+        "change": f"/portal/{tenant}/staff/passwort-aendern",
     }
     try:
         for page, (german, english) in PAGES_DE_EN.items():
-            client = browser if page == "inbox" else issues.client
+            client = browser if page in ("inbox", "change") else issues.client
             path = paths[page]
             joiner = "&" if "?" in path else "?"
             answers = []

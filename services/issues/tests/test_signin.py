@@ -239,3 +239,48 @@ async def test_the_cookie_is_secure_when_configured(issues: Issues) -> None:
         issues.app.state.ctx = ctx
     assert ctx.settings.model_copy(update={"environment": "production"}).cookie_secure
     assert not ctx.settings.cookie_secure
+
+
+async def test_a_member_changes_the_password_and_other_sessions_end(issues: Issues) -> None:
+    tenant = issues.tenants[0]
+    here, csrf = await issues.signed_in(tenant, "bernd", PASSWORD)
+    elsewhere, _ = await issues.signed_in(tenant, "bernd", PASSWORD)  # another browser
+    change = f"/portal/{tenant}/staff/passwort-aendern"
+    new = "Die Glocken läuten zur Mittagszeit"
+    try:
+        async with issues.browser() as stranger:  # not signed in: to the sign-in page
+            assert (await stranger.get(change)).status_code == 303
+        page = await here.get(change)
+        assert 'autocomplete="current-password"' in page.text
+        assert f'name="csrf" value="{csrf}"' in page.text
+        forged = await here.post(
+            change, data={"csrf": "forged", "current": PASSWORD, "password": new, "repeat": new}
+        )
+        assert forged.status_code == 303  # not from the page: nothing changes
+        wrong = await here.post(
+            change, data={"csrf": csrf, "current": "geraten!", "password": new, "repeat": new}
+        )
+        assert wrong.status_code == 422
+        assert "Das bisherige Passwort stimmt nicht." in wrong.text
+        same = await here.post(
+            change,
+            data={"csrf": csrf, "current": PASSWORD, "password": PASSWORD, "repeat": PASSWORD},
+        )
+        assert "muss sich vom bisherigen unterscheiden" in same.text
+        changed = await here.post(
+            change, data={"csrf": csrf, "current": PASSWORD, "password": new, "repeat": new}
+        )
+        assert changed.status_code == 200, changed.text
+        assert "Ihr Passwort ist geändert." in changed.text
+        assert COOKIE in changed.headers["set-cookie"]
+        assert (await here.get("/api/v1/me")).status_code == 200  # this browser stays in
+        assert (await elsewhere.get("/api/v1/me")).status_code == 401  # the other one is out
+    finally:
+        await here.aclose()
+        await elsewhere.aclose()
+    old = await issues.client.post(
+        f"/portal/{tenant}/staff/anmelden", data={"staff_id": "bernd", "password": PASSWORD}
+    )
+    assert old.status_code == 401
+    fresh, _ = await issues.signed_in(tenant, "bernd", new)
+    await fresh.aclose()

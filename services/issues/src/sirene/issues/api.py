@@ -109,14 +109,13 @@ async def public_tenant(
 PublicTenantDep = Annotated[str, Depends(public_tenant)]
 
 
-def _principal_of(doc: dict[str, Any], via: str) -> Principal:
+def _principal_of(doc: dict[str, Any]) -> Principal:
     return Principal(
         doc["tenant"],
         doc["id"],
         doc["name"],
         Role(doc["role"]),
         frozenset(doc.get("departments", [])),
-        via,
     )
 
 
@@ -135,7 +134,7 @@ async def session_principal(ctx: Context, cookie: str) -> tuple[Principal, Sessi
     ):
         await ctx.sessions.close(cookie)
         return None
-    return _principal_of(doc, "session"), session
+    return _principal_of(doc), session
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -159,7 +158,7 @@ async def staff_principal(
         if found is None and presented.startswith("sis_"):
             doc = await ctx.repo.staff_by_token_hash(token_hash(presented))
             if doc is not None and doc["tenant"] in ctx.settings.api_tokens:
-                found = _principal_of(doc, "token")
+                found = _principal_of(doc)
     elif cookie := request.cookies.get(COOKIE):
         signed_in = await session_principal(ctx, cookie)
         if signed_in is not None:

@@ -30,6 +30,7 @@ from .api import Context, get_context, session_principal, submit_report, views
 from .i18n import Translator, lang_of, remember, switch_url
 from .models import SLUG, ReportIn, ReportStatus
 from .photos import CleanPhoto, PhotoError, clean_photo
+from .service import RateLimitedError
 from .signin import (
     COOKIE,
     CSRF_FIELD,
@@ -358,8 +359,12 @@ async def sign_in(tenant: TenantPath, request: Request) -> Response:
     await ctx.logins.succeeded(tenant, staff_id)
     metrics.SIGN_INS.labels(outcome="ok").inc()
     log.info("staff signed in", extra={"tenant": tenant, "staff_id": staff_id})
-    cookie = await ctx.sessions.open(doc)
     response = RedirectResponse(f"/portal/{tenant}/staff", status_code=303)
+    _set_session_cookie(response, ctx, await ctx.sessions.open(doc))
+    return response
+
+
+def _set_session_cookie(response: Response, ctx: Context, cookie: str) -> None:
     # no max-age: the cookie ends with the browser session; Redis ends idle sessions
     response.set_cookie(
         COOKIE,
@@ -369,7 +374,6 @@ async def sign_in(tenant: TenantPath, request: Request) -> Response:
         secure=ctx.settings.cookie_secure,
         path="/",
     )
-    return response
 
 
 @router.post("/{tenant}/staff/abmelden")
@@ -472,3 +476,100 @@ async def set_password(tenant: TenantPath, request: Request) -> Response:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --- a signed-in member changes the password --------------------------------------------------
+
+
+async def _change_page(
+    request: Request,
+    ctx: Context,
+    tenant: str,
+    csrf: str,
+    status: int = 200,
+    *,
+    errors: list[str] | None = None,
+    done: bool = False,
+) -> HTMLResponse:
+    config = await service.tenant_config(repo=ctx.repo, tenant=tenant)
+    response = _render(
+        request,
+        "password_change.html",
+        status,
+        here=f"/portal/{tenant}/staff/passwort-aendern",
+        tenant=tenant,
+        town=config["name"],
+        csrf=csrf,
+        errors=errors or [],
+        done=done,
+        min_length=ctx.settings.password_min_length,
+    )
+    response.headers.update(_NO_STORE)
+    return response
+
+
+@router.get("/{tenant}/staff/passwort-aendern", response_class=HTMLResponse)
+async def change_password_page(tenant: TenantPath, request: Request) -> Response:
+    """The form with which a signed-in member changes the password."""
+    ctx = get_context(request)
+    cookie = request.cookies.get(COOKIE)
+    signed_in = await session_principal(ctx, cookie) if cookie else None
+    if signed_in is None or signed_in[0].tenant != tenant:
+        return RedirectResponse(f"/portal/{tenant}/staff", status_code=303)
+    return await _change_page(request, ctx, tenant, signed_in[1].csrf)
+
+
+@router.post("/{tenant}/staff/passwort-aendern", response_class=HTMLResponse)
+async def change_password(tenant: TenantPath, request: Request) -> Response:
+    """Checks the current password (failures count towards the account's lockout), sets the
+    new one and ends every other session of the member; this browser gets a fresh session."""
+    ctx = get_context(request)
+    cookie = request.cookies.get(COOKIE)
+    signed_in = await session_principal(ctx, cookie) if cookie else None
+    if cookie is None or signed_in is None or signed_in[0].tenant != tenant:
+        return RedirectResponse(f"/portal/{tenant}/staff", status_code=303)
+    me, session = signed_in
+    form = await request.form(max_files=0, max_fields=10)
+    if not same_secret(_form_text(form, CSRF_FIELD, 100), session.csrf):
+        return RedirectResponse(f"/portal/{tenant}/staff", status_code=303)
+    t = Translator(lang_of(request))
+    current = _form_text(form, "current", MAX_PASSWORD + 1)
+    password = _form_text(form, "password", MAX_PASSWORD + 1)
+    repeated = _form_text(form, "repeat", MAX_PASSWORD + 1)
+    doc = await ctx.repo.get_kind("staff", tenant, me.staff_id)
+    try:
+        if doc is None or await ctx.logins.blocked(tenant, me.staff_id):
+            raise RateLimitedError(
+                "login_blocked", minutes=max(1, ctx.settings.login_window_s // 60)
+            )
+        if not await password_matches(doc.get("password_hash"), current):
+            await ctx.logins.failed(tenant, me.staff_id)
+            raise InvalidInputError(("body", "current"), "current_password_wrong")
+        check_password_rules(
+            password,
+            repeated=repeated,
+            staff_id=me.staff_id,
+            min_length=ctx.settings.password_min_length,
+        )
+        if password == current:
+            raise InvalidInputError(("body", "password"), "password_unchanged")
+        hashed = await hash_password(password)
+        if not await ctx.repo.change_password(
+            tenant, me.staff_id, doc.get("password_hash"), hashed, utcnow()
+        ):
+            raise InvalidInputError(("body", "current"), "current_password_wrong")
+    except DomainError as exc:
+        text = service.MESSAGES.message(exc.code, t.lang, **exc.params)
+        return await _change_page(
+            request, ctx, tenant, session.csrf, exc.status_code, errors=[text]
+        )
+    log.info("staff password changed", extra={"tenant": tenant, "staff_id": me.staff_id})
+    await ctx.sessions.close(cookie)
+    fresh = await ctx.repo.get_kind("staff", tenant, me.staff_id)
+    assert fresh is not None  # noqa: S101 - just updated
+    new_cookie = await ctx.sessions.open(fresh)
+    new_session = await ctx.sessions.get(new_cookie)
+    assert new_session is not None  # noqa: S101 - just opened
+    response = await _change_page(request, ctx, tenant, new_session.csrf, done=True)
+    _set_session_cookie(response, ctx, new_cookie)
+    return response

@@ -169,6 +169,17 @@ class Repository:
         )
         return result.modified_count == 1
 
+    async def change_password(
+        self, tenant: str, staff_id: str, old_hash: str | None, new_hash: str, at: datetime
+    ) -> bool:
+        """Replaces the password hash if it is still `old_hash` (False if it changed
+        meanwhile)."""
+        result = await self.kind("staff").update_one(
+            {"tenant": tenant, "id": staff_id, "password_hash": old_hash},
+            {"$set": {"password_hash": new_hash, "password_set_at": at}},
+        )
+        return result.modified_count == 1
+
     # --- reports -----------------------------------------------------------------------------
 
     async def insert_report(self, doc: Document) -> None:

@@ -149,6 +149,20 @@ MESSAGES = Catalogue(
             "The password is too easy to guess (not the user id, not just a few different "
             "characters).",
         ),
+        "current_password_wrong": (
+            "Das bisherige Passwort stimmt nicht.",
+            "The current password is wrong.",
+        ),
+        "password_unchanged": (
+            "Das neue Passwort muss sich vom bisherigen unterscheiden.",
+            "The new password must differ from the current one.",
+        ),
+        "login_blocked": (
+            "Zu viele fehlgeschlagene Versuche. Bitte versuchen Sie es in {minutes} Minuten "
+            "erneut oder wenden Sie sich an die Administration.",
+            "Too many failed attempts. Please try again in {minutes} minutes or contact the "
+            "administration.",
+        ),
         "setup_code_invalid": (
             "Dieser Link zum Festlegen des Passworts ist ungültig, abgelaufen oder schon "
             "benutzt. Bitte bitten Sie die Administration um einen neuen.",

@@ -39,7 +39,6 @@ class Principal:
     name: str
     role: Role
     departments: frozenset[str]
-    via: str = "token"  # "token" (bearer, API clients) or "session" (the inbox, signed in)
 
     @property
     def all_departments(self) -> bool:
