@@ -1,7 +1,8 @@
 """A citizen reports illegal dumping through the portal in a real browser (map click, photo
-with GPS EXIF, mobile number); the report is routed to the Bauhof; staff set it "in
-Bearbeitung", then "erledigt"; the reporter's phone at the simulator receives both messages,
-and the photo is served without any EXIF."""
+with GPS EXIF, mobile number); the report is routed to the Bauhof; a Bauhof agent chooses a
+password through the administrator's one-time link, signs in to the inbox, sets the report
+"in Bearbeitung", then "erledigt", and signs out; the reporter's phone at the simulator
+receives both messages, and the photo is served without any EXIF."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -42,8 +43,9 @@ def _jpeg_with_gps(path: Path) -> Path:
     return path
 
 
-def _configure(issues: str, marker: str) -> str:
-    """The Bauhof handles illegal dumping in Musterstadt; returns an agent's token."""
+def _configure(issues: str, marker: str) -> tuple[str, str, str]:
+    """The Bauhof handles illegal dumping in Musterstadt; returns an agent's id, API token
+    and password set-up link (on this platform's address)."""
     with httpx.Client(base_url=issues, headers=ADMIN, timeout=10) as client:
 
         def put(path: str, body: dict[str, Any]) -> None:
@@ -75,7 +77,9 @@ def _configure(issues: str, marker: str) -> str:
             },
         )
         assert created.status_code == 201, created.text
-        return str(created.json()["token"])
+        link = urlsplit(created.json()["setup_url"])
+        assert link.fragment.startswith("code=")
+        return f"bauhof-{marker}", created.json()["token"], f"{issues}{link.path}#{link.fragment}"
 
 
 def _messages(sim: str, phone: str) -> list[str]:
@@ -90,7 +94,9 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
 ) -> None:
     issues, sim = platform["issues"], platform["provider-sim"]
     marker = uuid.uuid4().hex[:8]
-    agent = {"Authorization": f"Bearer {_configure(issues, marker)}"}
+    agent_id, token, setup_link = _configure(issues, marker)
+    agent = {"Authorization": f"Bearer {token}"}  # API clients keep using bearer tokens
+    password = f"Sperrmüll-Dienstag {marker}"
     phone = f"+49157{int(marker, 16) % 10**8:08d}"
     photo = _jpeg_with_gps(tmp_path / "muell.jpg")
 
@@ -131,10 +137,23 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
         assert b"Exif" not in served.content
         assert b"ExampleCam" not in served.content
 
-    # staff work in the inbox: sign in, open the report, set two statuses
-    page.goto(f"{issues}/portal/{TENANT}/staff")
-    page.get_by_label("Zugangsschlüssel").fill(agent["Authorization"].removeprefix("Bearer "))
+    # the agent chooses a password through the administrator's one-time link ...
+    page.goto(setup_link)
+    assert page.get_by_label("Einrichtungscode").input_value() == setup_link.split("#code=")[1]
+    assert "#code=" not in page.url  # the code leaves the address bar (and the history)
+    page.get_by_label("Neues Passwort", exact=True).fill(password)
+    page.get_by_label("Passwort wiederholen", exact=True).fill(password)
+    page.get_by_role("button", name="Passwort festlegen").click()
+    page.get_by_text("Ihr Passwort ist festgelegt").wait_for()
+    page.get_by_role("link", name="Zur Anmeldung").click()
+    # ... signs in to the inbox, opens the report, sets two statuses
+    page.get_by_label("Kennung", exact=True).fill(agent_id)
+    page.get_by_label("Passwort", exact=True).fill(password)
     page.get_by_role("button", name="Anmelden").click()
+    page.get_by_text("Angemeldet als Berta Bauhof (Sachbearbeitung)").wait_for()
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["sirene_issues_session"]["httpOnly"] is True
+    assert cookies["sirene_issues_session"]["sameSite"] == "Strict"
     page.get_by_role("button", name=f"Meldung {report_id[:8]} öffnen").click()
     page.get_by_role(
         "heading", name=f"Meldung {report_id[:8]} – Illegale Müllablagerung"
@@ -154,6 +173,9 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
     page.get_by_role("button", name="Status setzen").click()
     page.locator("#detail-verlauf li").nth(2).wait_for()
     resolved_at = time.monotonic()
+    page.get_by_role("button", name="Abmelden").click()
+    page.get_by_text("Sie sind abgemeldet.").wait_for()
+    assert "sirene_issues_session" not in {c["name"] for c in page.context.cookies()}
 
     deadline = time.monotonic() + 120
     texts: list[str] = []
@@ -180,3 +202,10 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
         "in Bearbeitung",
         "erledigt",
     ]
+    # the reporter switches to English: the same page, the language kept for the next one
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**lang=en**")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#status").inner_text() == "resolved"
+    page.get_by_role("link", name="Report another problem").click()
+    page.get_by_role("heading", name="Report a problem").wait_for()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,12 +48,44 @@ class Issues:
     admin_tokens: dict[str, str]
     open311_keys: dict[str, str]
     staff_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    setup_codes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def admin(self, tenant: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_tokens[tenant]}"}
 
     def staff(self, tenant: str, staff_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.staff_tokens[(tenant, staff_id)]}"}
+
+    def browser(self) -> httpx.AsyncClient:
+        """A client with its own cookie jar (one browser), on the same app."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://t")
+
+    async def set_password(self, tenant: str, staff_id: str, password: str) -> httpx.Response:
+        """Uses the member's set-up code (from the account's creation) like the set-up page."""
+        code = self.setup_codes.pop((tenant, staff_id))
+        return await self.client.post(
+            f"/portal/{tenant}/staff/passwort",
+            data={"code": code, "password": password, "repeat": password},
+        )
+
+    async def signed_in(
+        self, tenant: str, staff_id: str, password: str | None = None
+    ) -> tuple[httpx.AsyncClient, str]:
+        """A browser signed in to the inbox as the member (a password is set first if the
+        member has none yet), and the CSRF token of its inbox page."""
+        password = password or f"Rathaus-Passwort Nr. {len(staff_id)} für {tenant}"
+        if (tenant, staff_id) in self.setup_codes:
+            answer = await self.set_password(tenant, staff_id, password)
+            assert answer.status_code == 200, answer.text
+        browser = self.browser()
+        signed = await browser.post(
+            f"/portal/{tenant}/staff/anmelden", data={"staff_id": staff_id, "password": password}
+        )
+        assert signed.status_code == 303, signed.text
+        page = await browser.get(f"/portal/{tenant}/staff")
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+        assert found is not None, page.text
+        return browser, found.group(1)
 
 
 async def configure(issues: Issues, tenant: str) -> None:
@@ -129,6 +162,7 @@ async def configure(issues: Issues, tenant: str) -> None:
         ("anna", "agent", ["ordnungsamt"]),
         ("bernd", "agent", ["bauhof-nord"]),
         ("lena", "lead", ["ordnungsamt"]),
+        ("ada", "admin", []),
     ]:
         created = await client.post(
             "/api/v1/admin/staff",
@@ -142,6 +176,7 @@ async def configure(issues: Issues, tenant: str) -> None:
         )
         assert created.status_code == 201, created.text
         issues.staff_tokens[(tenant, staff_id)] = created.json()["token"]
+        issues.setup_codes[(tenant, staff_id)] = created.json()["setup_code"]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""The citizen portal over HTTP (no browser): the form with photos (GPS EXIF stripped on the
-way in and absent when served), German error messages, and the public status page."""
+"""The citizen portal and the staff pages over HTTP (no browser): the form with photos (GPS
+EXIF stripped on the way in and absent when served), error messages, the public status page —
+and every page in German and in English."""
 
 from __future__ import annotations
 
@@ -99,7 +100,121 @@ async def test_portal_pages(issues: Issues) -> None:
     assert "Wie groß ist das Loch?" in form.text  # and its extra question
     staff = await issues.client.get(f"/portal/{tenant}/staff")
     assert staff.status_code == 200
-    assert "Zugangsschlüssel" in staff.text
+    assert 'autocomplete="current-password"' in staff.text
+    assert "Zugangsschlüssel" not in staff.text  # no pasted tokens any more
     assert (await issues.client.get("/portal/nirgendwo/")).status_code == 404
     assert (await issues.client.get(f"/portal/{tenant}/meldungen/abc")).status_code == 404
     assert (await issues.client.get("/portal/static/portal.js")).status_code == 200
+
+
+# --- German and English ---------------------------------------------------------------------
+
+PAGES_DE_EN = {
+    # page: (German strings, English strings)
+    "form": (
+        ["Problem melden", "Beschreibung", "Meldung absenden", "Schlagloch", "English"],
+        ["Report a problem", "Description", "Send report", "Pothole", "Deutsch"],
+    ),
+    "status": (
+        ["Vielen Dank für Ihre Meldung!", "eingegangen", "Verlauf", "Graffiti an der Schulmauer"],
+        ["Thank you for your report!", "received", "History", "Graffiti an der Schulmauer"],
+    ),
+    "error": (["Nicht gefunden", "Meldung nicht gefunden."], ["Not found", "Report not found."]),
+    "sign-in": (
+        ["Anmeldung für Mitarbeitende", "Kennung", "Passwort", "Anmelden"],
+        ["Staff sign-in", "User id", "Password", "Sign in"],
+    ),
+    "inbox": (
+        ["Posteingang der Meldungen", "Angemeldet als", "(Sachbearbeitung)", "Status setzen"],
+        ["Report inbox", "Signed in as", "(agent)", "Set status"],
+    ),
+    "password": (
+        ["Passwort festlegen", "Einrichtungscode", "Passwort wiederholen"],
+        ["Set your password", "Set-up code", "Repeat the password"],
+    ),
+    "change": (
+        ["Passwort ändern", "Bisheriges Passwort", "Zum Posteingang"],
+        ["Change password", "Current password", "To the inbox"],
+    ),
+}
+
+
+async def test_every_page_speaks_german_by_default_and_english_on_request(issues: Issues) -> None:
+    tenant = issues.tenants[0]
+    sent = await issues.client.post(f"/portal/{tenant}/melden", data=FORM)
+    status_url = sent.headers["location"]  # …/meldungen/<id>?neu=1
+    browser, _ = await issues.signed_in(tenant, "anna")
+    paths = {
+        "form": f"/portal/{tenant}/",
+        "status": status_url,
+        "error": f"/portal/{tenant}/meldungen/{'0' * 32}",
+        "sign-in": f"/portal/{tenant}/staff",
+        "inbox": f"/portal/{tenant}/staff",
+        "password": f"/portal/{tenant}/staff/passwort",
+        "change": f"/portal/{tenant}/staff/passwort-aendern",
+    }
+    try:
+        for page, (german, english) in PAGES_DE_EN.items():
+            client = browser if page in ("inbox", "change") else issues.client
+            path = paths[page]
+            joiner = "&" if "?" in path else "?"
+            answers = []
+            for url, headers in (
+                (path, {}),
+                (f"{path}{joiner}lang=en", {}),
+                (path, {"Accept-Language": "en-GB,en;q=0.8"}),
+            ):
+                client.cookies.delete("sirene_lang")  # each request on its own
+                answers.append(await client.get(url, headers=headers))
+            de, en, by_browser = answers
+            for answer, lang, texts, absent in (
+                (de, "de", german, english),
+                (en, "en", english, german),
+                (by_browser, "en", english, german),
+            ):
+                assert f'<html lang="{lang}">' in answer.text, (page, lang)
+                for text in texts:
+                    assert text in answer.text, (page, lang, text)
+                assert absent[0] not in answer.text, (page, lang)  # the heading
+            # the switch leads to the same page in the other language
+            assert 'href="' + path.split("?")[0] + "?" in en.text
+            assert "lang=de" in en.text
+            assert "lang=en" in de.text
+    finally:
+        await browser.aclose()
+
+
+async def test_the_chosen_language_is_kept_in_a_cookie_and_errors_follow_it(
+    issues: Issues,
+) -> None:
+    tenant = issues.tenants[0]
+    async with issues.browser() as browser:
+        chosen = await browser.get(f"/portal/{tenant}/?lang=en")
+        assert "sirene_lang=en" in chosen.headers["set-cookie"]
+        later = await browser.get(f"/portal/{tenant}/")  # no ?lang: the cookie decides
+        assert '<html lang="en">' in later.text
+        refused = await browser.post(
+            f"/portal/{tenant}/melden", data=FORM | {"description": "", "lat": "abc"}
+        )
+        assert refused.status_code == 422
+        assert "Please check your entries" in refused.text
+        assert "Description is missing." in refused.text
+        assert "Location (latitude) is not a number." in refused.text
+        outside = await browser.post(
+            f"/portal/{tenant}/melden", data=FORM | {"lat": "52.52", "lon": "13.40"}
+        )
+        assert "The location is outside Musterstadt" in outside.text
+        # the switch on a page answering the form leads to the form, not to the POST address
+        assert f'href="/portal/{tenant}/?lang=de"' in refused.text
+        failed = await browser.post(
+            f"/portal/{tenant}/staff/anmelden", data={"staff_id": "anna", "password": "x"}
+        )
+        assert "User id or password is wrong." in failed.text
+        back = await browser.get(f"/portal/{tenant}/?lang=de")
+        assert '<html lang="de">' in back.text
+        assert "sirene_lang=de" in back.headers["set-cookie"]
+        # staff API answers (status labels, errors) follow Accept-Language, as the inbox sends it
+    listed = await issues.client.get(
+        "/api/v1/reports", headers=issues.staff(tenant, "anna") | {"Accept-Language": "en"}
+    )
+    assert listed.status_code == 200

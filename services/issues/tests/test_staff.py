@@ -4,12 +4,14 @@ every staff endpoint, authentication, roles and tenant isolation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.issues.signin import COOKIE
 from sirene.schemas import NOTIFICATION_REQUESTED
 
 from .conftest import Issues
@@ -293,9 +295,7 @@ async def test_abuse_limits_per_ip_and_per_contact(issues: Issues) -> None:
     tenant = issues.tenants[0]
     ctx = issues.app.state.ctx
     limited = ctx.settings.model_copy(update={"reports_per_contact": 2, "reports_per_ip": 3})
-    issues.app.state.ctx = type(ctx)(
-        settings=limited, repo=ctx.repo, limiter=ctx.limiter, relay=ctx.relay
-    )
+    issues.app.state.ctx = dataclasses.replace(ctx, settings=limited)
     try:
         contact = {"email": f"{tenant}@example.org"}
         codes = [
@@ -382,6 +382,7 @@ def staff_endpoints(
         ),
         ("DELETE", "/api/v1/admin/rules/bank", None, "admin"),
         ("GET", "/api/v1/admin/staff", None, "admin"),
+        ("POST", "/api/v1/admin/staff/bernd/password-link", None, "admin"),
         ("POST", "/api/v1/admin/staff", {"id": "neu", "name": "Neu", "departments": []}, "admin"),
         ("DELETE", "/api/v1/admin/staff/neu", None, "admin"),
         (
@@ -393,7 +394,25 @@ def staff_endpoints(
     ]
 
 
+def _allowed(response: Any, role: str, least: str, *where: Any) -> None:
+    """The answer a caller of `role` must get from an endpoint needing `least`."""
+    if ROLE_RANK[role] < ROLE_RANK[least]:
+        assert response.status_code == 403, (role, *where, response.text)
+        assert response.json().get("code") != "csrf", (role, *where)
+    else:
+        assert response.status_code < 400 or response.status_code in (404, 409, 422), (
+            role,
+            *where,
+            response.status_code,
+            response.text,
+        )
+        assert response.status_code not in (401, 403), (role, *where)
+
+
 async def test_every_staff_endpoint_checks_login_role_and_tenant(issues: Issues) -> None:
+    """Each staff endpoint, called by bearer token and by an inbox session (cookie): 401
+    without or with a forged credential, 403 below its role, 403 for a session's
+    state-changing call without the page's CSRF token — and never another tenant's data."""
     tenant, other = issues.tenants
     graffiti = await report(issues, tenant, category="graffiti")  # Ordnungsamt: anna, lena
     duplicate = await report(issues, tenant, category="graffiti", lat=51.3401)
@@ -403,26 +422,61 @@ async def test_every_staff_endpoint_checks_login_role_and_tenant(issues: Issues)
         "lead": issues.staff(tenant, "lena"),
         "admin": issues.admin(tenant),
     }
-    for method, path, body, least in staff_endpoints(graffiti["id"], duplicate["id"]):
-        anonymous = await issues.client.request(method, path, json=body)
-        assert anonymous.status_code == 401, (method, path)
-        forged = await issues.client.request(
-            method, path, headers={"Authorization": "Bearer sis_forged-token-123"}, json=body
-        )
-        assert forged.status_code == 401, (method, path)
-        for role, headers in callers.items():
-            response = await issues.client.request(method, path, headers=headers, json=body)
-            if ROLE_RANK[role] < ROLE_RANK[least]:
-                assert response.status_code == 403, (role, method, path, response.text)
-            else:
-                assert response.status_code < 400 or response.status_code in (404, 409, 422), (
-                    role,
-                    method,
-                    path,
-                    response.status_code,
-                    response.text,
+    sessions = {
+        "agent": await issues.signed_in(tenant, "anna"),
+        "lead": await issues.signed_in(tenant, "lena"),
+        "admin": await issues.signed_in(tenant, "ada"),  # a staff account with the admin role
+    }
+    forged_cookie = issues.browser()
+    forged_cookie.cookies.set(COOKIE, "forged-session-value")
+    opened = [forged_cookie, *(b for b, _ in sessions.values())]
+    try:
+        for method, path, body, least in staff_endpoints(graffiti["id"], duplicate["id"]):
+            anonymous = await issues.client.request(method, path, json=body)
+            assert anonymous.status_code == 401, (method, path)
+            forged = await issues.client.request(
+                method, path, headers={"Authorization": "Bearer sis_forged-token-123"}, json=body
+            )
+            assert forged.status_code == 401, (method, path)
+            assert (await forged_cookie.request(method, path, json=body)).status_code == 401
+            for role, headers in callers.items():
+                response = await issues.client.request(method, path, headers=headers, json=body)
+                _allowed(response, role, least, "bearer", method, path)
+            for role, (browser, csrf) in sessions.items():
+                if method != "GET":
+                    for sent in ({}, {"X-CSRF-Token": "not-the-token"}):
+                        refused = await browser.request(method, path, headers=sent, json=body)
+                        assert refused.status_code == 403, (role, method, path, sent)
+                        assert refused.json()["code"] == "csrf", (role, method, path)
+                response = await browser.request(
+                    method, path, headers={"X-CSRF-Token": csrf}, json=body
                 )
-                assert response.status_code not in (401, 403), (role, method, path)
+                _allowed(response, role, least, "session", method, path)
+
+        # signed in to the other tenant, its staff never reach this tenant's reports
+        their_sessions = [
+            await issues.signed_in(other, "lena"),
+            await issues.signed_in(other, "ada"),
+        ]
+        opened.extend(b for b, _ in their_sessions)
+        for browser, csrf in their_sessions:
+            for method, path, body, _ in staff_endpoints(graffiti["id"], duplicate["id"]):
+                if graffiti["id"] not in path:
+                    continue
+                response = await browser.request(
+                    method, path, headers={"X-CSRF-Token": csrf}, json=body
+                )
+                assert response.status_code in (403, 404), (method, path, response.status_code)
+            listed = (await browser.get("/api/v1/reports")).json()["items"]
+            assert graffiti["id"] not in {r["id"] for r in listed}
+            assert (await browser.get("/api/v1/me")).json()["tenant"] == other
+            # a session of one tenant does not open another tenant's inbox page
+            page = await browser.get(f"/portal/{tenant}/staff")
+            assert 'name="csrf-token"' not in page.text
+            assert 'id="login"' in page.text
+    finally:
+        for browser in opened:
+            await browser.aclose()
 
     # tenant isolation: the other tenant's staff never reach this tenant's reports ...
     for headers in (issues.admin(other), issues.staff(other, "lena"), issues.staff(other, "anna")):

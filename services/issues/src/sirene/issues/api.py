@@ -53,6 +53,15 @@ from .notify import NotificationRelay
 from .photos import CleanPhoto
 from .repository import Repository
 from .settings import IssuesSettings
+from .signin import (
+    COOKIE,
+    CSRF_HEADER,
+    LoginGuard,
+    Session,
+    Sessions,
+    new_setup_code,
+    password_fingerprint,
+)
 from .staff import Principal, new_token, same_secret, token_hash
 
 SlugPath = Annotated[str, Path(pattern=SLUG)]
@@ -66,10 +75,17 @@ class Context:
     repo: Repository
     limiter: Limiter
     relay: NotificationRelay
+    sessions: Sessions
+    logins: LoginGuard
 
     def staff_url(self, tenant: str) -> str:
         """Where a tenant's staff inbox is (linked from department e-mails)."""
         return f"{self.settings.portal_base}/{tenant}/staff"
+
+    def setup_url(self, tenant: str, code: str) -> str:
+        """A password set-up link; the code travels in the fragment, so it never reaches a
+        server's or proxy's request log (the page's script moves it into the form)."""
+        return f"{self.settings.portal_base}/{tenant}/staff/passwort#code={code}"
 
 
 def get_context(request: Request) -> Context:
@@ -93,30 +109,68 @@ async def public_tenant(
 PublicTenantDep = Annotated[str, Depends(public_tenant)]
 
 
+def _principal_of(doc: dict[str, Any]) -> Principal:
+    return Principal(
+        doc["tenant"],
+        doc["id"],
+        doc["name"],
+        Role(doc["role"]),
+        frozenset(doc.get("departments", [])),
+    )
+
+
+async def session_principal(ctx: Context, cookie: str) -> tuple[Principal, Session] | None:
+    """The staff member of a live inbox session, with the session; None when the session is
+    gone, or its account was deleted, deactivated or given a new password since."""
+    session = await ctx.sessions.get(cookie)
+    if session is None:
+        return None
+    doc = await ctx.repo.get_kind("staff", session.tenant, session.staff_id)
+    if (
+        doc is None
+        or not doc.get("active", True)
+        or session.tenant not in ctx.settings.api_tokens
+        or password_fingerprint(doc) != session.fingerprint
+    ):
+        await ctx.sessions.close(cookie)
+        return None
+    return _principal_of(doc), session
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def staff_principal(
+    request: Request,
     ctx: ContextDep,
+    language: LanguageDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The staff member whose token the request carries; 401 otherwise."""
-    presented = credentials.credentials if credentials else ""
+    """The staff member the request is from: a bearer token (API clients; the administrator
+    token of the settings or a staff token), else the inbox session cookie — which, for every
+    state-changing method, needs the session's CSRF token in `X-CSRF-Token`. 401 otherwise."""
     found: Principal | None = None
-    for tenant, token in ctx.settings.api_tokens.items():
-        if presented and same_secret(presented, token.get_secret_value()):
-            found = Principal(tenant, "admin", "Administration", Role.ADMIN, frozenset())
-    if found is None and presented.startswith("sis_"):
-        doc = await ctx.repo.staff_by_token_hash(token_hash(presented))
-        if doc is not None and doc["tenant"] in ctx.settings.api_tokens:
-            found = Principal(
-                doc["tenant"],
-                doc["id"],
-                doc["name"],
-                Role(doc["role"]),
-                frozenset(doc.get("departments", [])),
-            )
+    if credentials is not None:
+        presented = credentials.credentials
+        for tenant, token in ctx.settings.api_tokens.items():
+            if presented and same_secret(presented, token.get_secret_value()):
+                found = Principal(tenant, "admin", "Administration", Role.ADMIN, frozenset())
+        if found is None and presented.startswith("sis_"):
+            doc = await ctx.repo.staff_by_token_hash(token_hash(presented))
+            if doc is not None and doc["tenant"] in ctx.settings.api_tokens:
+                found = _principal_of(doc)
+    elif cookie := request.cookies.get(COOKIE):
+        signed_in = await session_principal(ctx, cookie)
+        if signed_in is not None:
+            found, session = signed_in
+            if request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not same_secret(sent, session.csrf):
+                    raise service.ForbiddenError("csrf")
     if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail=message("unauthorized", "de"),
+            detail=message("unauthorized", language),
             headers={"WWW-Authenticate": "Bearer"},
         )
     return found
@@ -717,31 +771,76 @@ async def delete_item(
 
 
 class StaffOut(StaffIn):
-    """A staff account; `token` only in the answer that created it."""
+    """A staff account; `token` and the password set-up link only in the answer that created
+    them."""
 
+    password_set: bool = False
     token: str | None = None
+    setup_code: str | None = None
+    setup_url: str | None = None
+    setup_expires_at: datetime | None = None
+
+
+class SetupLink(BaseModel):
+    """A one-time link with which a staff member chooses a (new) password."""
+
+    setup_code: str
+    setup_url: str
+    setup_expires_at: datetime
 
 
 @admin.get("/staff")
 async def list_staff(principal: AdminDep, ctx: ContextDep) -> list[StaffOut]:
-    return [_strip(StaffOut, d) for d in await ctx.repo.list_kind("staff", principal.tenant)]
+    """The tenant's staff accounts (never a token, password hash or set-up code)."""
+    return [
+        StaffOut(**_strip(StaffIn, d).model_dump(), password_set=bool(d.get("password_hash")))
+        for d in await ctx.repo.list_kind("staff", principal.tenant)
+    ]
 
 
 @admin.post("/staff", status_code=status.HTTP_201_CREATED)
 async def create_staff(body: StaffIn, principal: AdminDep, ctx: ContextDep) -> StaffOut:
-    """Creates a staff account; the answer carries its token once (only a hash is stored)."""
+    """Creates a staff account; the answer carries, once, its API token and a one-time link
+    with which the member chooses the password for the inbox (only hashes are stored)."""
     for department in body.departments:
         if not await ctx.repo.get_kind("departments", principal.tenant, department):
             raise InvalidInputError(("body", "departments"), "department_unknown")
     token = new_token()
+    setup = new_setup_code(ctx.settings.setup_link_ttl_h)
     created = await ctx.repo.insert_kind(
         "staff",
         principal.tenant,
-        {**body.model_dump(mode="json"), "token_hash": token_hash(token), "active": True},
+        {
+            **body.model_dump(mode="json"),
+            "token_hash": token_hash(token),
+            "active": True,
+            "setup_hash": setup.hash,
+            "setup_expires_at": setup.expires_at,
+        },
     )
     if not created:
         raise ConflictError("staff_id_taken")
-    return StaffOut(**body.model_dump(), token=token)
+    return StaffOut(
+        **body.model_dump(),
+        token=token,
+        setup_code=setup.code,
+        setup_url=ctx.setup_url(principal.tenant, setup.code),
+        setup_expires_at=setup.expires_at,
+    )
+
+
+@admin.post("/staff/{item_id}/password-link", status_code=status.HTTP_201_CREATED)
+async def password_link(item_id: SlugPath, principal: AdminDep, ctx: ContextDep) -> SetupLink:
+    """A new one-time password link for a staff member (forgotten password); an earlier link
+    stops working. The current password stays valid until the member sets the new one."""
+    setup = new_setup_code(ctx.settings.setup_link_ttl_h)
+    if not await ctx.repo.set_setup_code(principal.tenant, item_id, setup.hash, setup.expires_at):
+        raise NotFoundError("not_found", what=item_id)
+    return SetupLink(
+        setup_code=setup.code,
+        setup_url=ctx.setup_url(principal.tenant, setup.code),
+        setup_expires_at=setup.expires_at,
+    )
 
 
 def _strip(model: type[Any], doc: dict[str, Any]) -> Any:

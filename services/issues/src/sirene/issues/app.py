@@ -23,6 +23,7 @@ from .open311 import build_router
 from .portal import router as portal_router
 from .repository import Repository
 from .settings import IssuesSettings
+from .signin import LoginGuard, Sessions
 from .stats import ReportGauges
 
 
@@ -59,7 +60,16 @@ def create_app(settings: IssuesSettings | None = None, **overrides: Any) -> Fast
         version="0.2.0",
         lifespan=lifespan,
     )
-    app.state.ctx = Context(settings=settings, repo=repo, limiter=Limiter(infra.redis), relay=relay)
+    app.state.ctx = Context(
+        settings=settings,
+        repo=repo,
+        limiter=Limiter(infra.redis),
+        relay=relay,
+        sessions=Sessions(infra.redis, ttl_s=settings.session_ttl_s),
+        logins=LoginGuard(
+            infra.redis, limit=settings.login_max_failures, window_s=settings.login_window_s
+        ),
+    )
     app.state.infra = infra
     install_error_handlers(app, catalogue=service.MESSAGES, rejected=metrics.REJECTED)
     app.include_router(ops_router(infra))

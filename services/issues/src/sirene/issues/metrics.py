@@ -32,3 +32,8 @@ NOTIFICATION_LAG = Histogram(
     "Time from a change to its notification being acknowledged by Kafka.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+SIGN_INS = Counter(
+    "sirene_issues_staff_sign_ins_total",
+    "Staff sign-ins to the inbox, by outcome (ok, failed, blocked by the lockout).",
+    ["outcome"],
+)

@@ -139,6 +139,47 @@ class Repository:
     async def staff_by_token_hash(self, token_hash: str) -> Document | None:
         return await self.kind("staff").find_one({"token_hash": token_hash, "active": True})
 
+    async def staff_by_setup_hash(self, tenant: str, setup_hash: str) -> Document | None:
+        """The active staff member holding this password set-up code (hash)."""
+        return await self.kind("staff").find_one(
+            {"tenant": tenant, "setup_hash": setup_hash, "active": True}
+        )
+
+    async def set_setup_code(
+        self, tenant: str, staff_id: str, setup_hash: str, expires_at: datetime
+    ) -> bool:
+        """Gives a staff member a new set-up code (the previous one stops working)."""
+        result = await self.kind("staff").update_one(
+            {"tenant": tenant, "id": staff_id},
+            {"$set": {"setup_hash": setup_hash, "setup_expires_at": expires_at}},
+        )
+        return result.matched_count == 1
+
+    async def use_setup_code(
+        self, tenant: str, staff_id: str, setup_hash: str, password_hash: str, at: datetime
+    ) -> bool:
+        """Sets the password and spends the code, in one update; False if the code was spent
+        (or replaced) meanwhile."""
+        result = await self.kind("staff").update_one(
+            {"tenant": tenant, "id": staff_id, "setup_hash": setup_hash},
+            {
+                "$set": {"password_hash": password_hash, "password_set_at": at},
+                "$unset": {"setup_hash": "", "setup_expires_at": ""},
+            },
+        )
+        return result.modified_count == 1
+
+    async def change_password(
+        self, tenant: str, staff_id: str, old_hash: str | None, new_hash: str, at: datetime
+    ) -> bool:
+        """Replaces the password hash if it is still `old_hash` (False if it changed
+        meanwhile)."""
+        result = await self.kind("staff").update_one(
+            {"tenant": tenant, "id": staff_id, "password_hash": old_hash},
+            {"$set": {"password_hash": new_hash, "password_set_at": at}},
+        )
+        return result.modified_count == 1
+
     # --- reports -----------------------------------------------------------------------------
 
     async def insert_report(self, doc: Document) -> None:

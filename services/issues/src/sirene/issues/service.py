@@ -125,6 +125,50 @@ MESSAGES = Catalogue(
             "Das Gebiet wird noch von einer Regel verwendet.",
             "The area is still used by a rule.",
         ),
+        "csrf": (
+            "Die Sitzung ist abgelaufen oder die Anfrage kam nicht aus dem Posteingang. Bitte "
+            "laden Sie die Seite neu.",
+            "The session has expired or the request did not come from the inbox. Please reload "
+            "the page.",
+        ),
+        "password_mismatch": (
+            "Die beiden Passwörter stimmen nicht überein.",
+            "The two passwords do not match.",
+        ),
+        "password_short": (
+            "Das Passwort muss mindestens {min} Zeichen lang sein.",
+            "The password must be at least {min} characters long.",
+        ),
+        "password_long": (
+            "Das Passwort darf höchstens {max} Zeichen lang sein.",
+            "The password may be at most {max} characters long.",
+        ),
+        "password_weak": (
+            "Das Passwort ist zu leicht zu erraten (nicht die Kennung, nicht nur wenige "
+            "verschiedene Zeichen).",
+            "The password is too easy to guess (not the user id, not just a few different "
+            "characters).",
+        ),
+        "current_password_wrong": (
+            "Das bisherige Passwort stimmt nicht.",
+            "The current password is wrong.",
+        ),
+        "password_unchanged": (
+            "Das neue Passwort muss sich vom bisherigen unterscheiden.",
+            "The new password must differ from the current one.",
+        ),
+        "login_blocked": (
+            "Zu viele fehlgeschlagene Versuche. Bitte versuchen Sie es in {minutes} Minuten "
+            "erneut oder wenden Sie sich an die Administration.",
+            "Too many failed attempts. Please try again in {minutes} minutes or contact the "
+            "administration.",
+        ),
+        "setup_code_invalid": (
+            "Dieser Link zum Festlegen des Passworts ist ungültig, abgelaufen oder schon "
+            "benutzt. Bitte bitten Sie die Administration um einen neuen.",
+            "This link for setting the password is invalid, expired or already used. Please "
+            "ask the administration for a new one.",
+        ),
     }
 )
 """Reason texts of every refusal of the service (German first)."""

@@ -63,6 +63,42 @@ class IssuesSettings(StaffTokensSettings):
         description="Where `npm ci` put the portal's browser packages (Leaflet).",
     )
 
+    session_ttl_s: int = Field(
+        default=8 * 3600,
+        ge=300,
+        description="Staff inbox sessions end after this idle time (seconds).",
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Send the staff session cookie over HTTPS only (`Secure`); default: on "
+        "in production, off otherwise (plain-HTTP development).",
+    )
+    login_max_failures: int = Field(
+        default=10, ge=3, le=100, description="Failed staff sign-ins per account per window."
+    )
+    login_window_s: int = Field(
+        default=900,
+        ge=60,
+        description="Window of the failed sign-in limit; an account over the limit is "
+        "refused (even with the right password) until the window has passed.",
+    )
+    password_min_length: int = Field(
+        default=12, ge=8, le=64, description="Shortest staff password accepted."
+    )
+    setup_link_ttl_h: int = Field(
+        default=72,
+        ge=1,
+        le=720,
+        description="A password set-up link (new account or reset) works this many hours, once.",
+    )
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether the session cookie carries `Secure`."""
+        if self.session_cookie_secure is None:
+            return self.environment == "production"
+        return self.session_cookie_secure
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         for tenant, keys in self.open311_api_keys.items():

@@ -1,6 +1,7 @@
 """Who is calling the staff API: the tenant's administrator (the tenant token from the
-settings) or a staff account (a token issued by the administrator, stored only as a hash),
-with a role and the departments they work for."""
+settings) or a staff account — by its bearer token (issued by the administrator, stored only
+as a hash) or by an inbox session opened with its password (`signin.py`) — with a role and the
+departments they work for."""
 
 from __future__ import annotations
 

@@ -9,6 +9,11 @@
   const lon = document.getElementById("lon");
   const category = document.getElementById("category");
   const api = "/api/v1/" + encodeURIComponent(tenant);
+  const lang = document.documentElement.lang || "de";
+  const texts = JSON.parse(document.getElementById("texte").textContent);
+  function t(key, params) {
+    return texts[key].replace(/\{(\w+)\}/g, function (_, name) { return String(params[name]); });
+  }
   let map = null;
   let marker = null;
 
@@ -16,7 +21,7 @@
     lat.value = latlng.lat.toFixed(6);
     lon.value = latlng.lng.toFixed(6);
     if (map) {
-      if (!marker) marker = L.marker(latlng, { keyboard: false, title: "Ort der Meldung" }).addTo(map);
+      if (!marker) marker = L.marker(latlng, { keyboard: false, title: t("marker", {}) }).addTo(map);
       marker.setLatLng(latlng);
       if (pan) map.panTo(latlng);
     }
@@ -37,7 +42,7 @@
       const list = document.getElementById("duplikat-liste");
       if (!category.value || !lat.value || !lon.value) { box.hidden = true; return; }
       const q = new URLSearchParams({ category: category.value, lat: lat.value, lon: lon.value });
-      const res = await fetch(api + "/reports/nearby?" + q.toString());
+      const res = await fetch(api + "/reports/nearby?" + q.toString(), { headers: { "Accept-Language": lang } });
       if (!res.ok) { box.hidden = true; return; }
       const found = await res.json();
       list.replaceChildren();
@@ -45,14 +50,14 @@
         const li = document.createElement("li");
         const link = document.createElement("a");
         link.href = "/portal/" + encodeURIComponent(tenant) + "/meldungen/" + r.id;
-        link.textContent = r.category_label + " (" + Math.round(r.distance_m) + " m entfernt, " + r.status_label + "): " + r.description;
+        link.textContent = r.category_label + " (" + t("distance", { meters: Math.round(r.distance_m) }) + ", " + r.status_label + "): " + r.description;
         const button = document.createElement("button");
         button.type = "button";
-        button.textContent = "Diese Meldung unterstützen";
+        button.textContent = t("support", {});
         button.addEventListener("click", async function () {
           const done = await fetch(api + "/reports/" + r.id + "/support", { method: "POST" });
           button.disabled = true;
-          button.textContent = done.ok ? "Danke – Ihre Unterstützung wurde gezählt." : "Das hat nicht geklappt.";
+          button.textContent = done.ok ? t("supported", {}) : t("support_failed", {});
         });
         li.append(link, " ", button);
         list.append(li);

@@ -1,30 +1,43 @@
-// Staff inbox: signs in with a staff token (kept in this tab's sessionStorage only), lists the
-// reports of the member's departments through the staff API, and changes them.
+// Staff inbox (shown once signed in): lists the reports of the member's departments through
+// the staff API and changes them. The session cookie (HttpOnly) authenticates each call; every
+// state-changing call carries the page's CSRF token. Texts come from the page's catalogue.
 (function () {
   "use strict";
-  const login = document.getElementById("login");
-  const tenant = login.dataset.tenant;
-  const say = document.getElementById("meldung-status");
   const area = document.getElementById("arbeitsbereich");
-  const key = "sirene-issues-token-" + tenant;
+  if (!area) return;
+  const tenant = area.dataset.tenant;
+  const say = document.getElementById("meldung-status");
+  const lang = document.documentElement.lang || "de";
+  const texts = JSON.parse(document.getElementById("texte").textContent);
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   let current = null;
   let templates = [];
 
+  function t(key, params) {
+    return texts[key].replace(/\{(\w+)\}/g, function (_, name) { return String(params[name]); });
+  }
+
   async function call(method, path, body) {
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem(key) };
+    const headers = { "Accept-Language": lang };
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch("/api/v1" + path, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch("/api/v1" + path, { method: method, headers: headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+    if (res.status === 401) {  // the session ended (idle, signed out elsewhere, new password)
+      say.textContent = t("signed_out", {});
+      location.reload();
+      throw new Error(t("signed_out", {}));
+    }
     const data = res.status === 204 ? null : await res.json();
     if (!res.ok) {
       const detail = data && data.detail;
       const text = Array.isArray(detail) ? detail.map(function (d) { return d.msg; }).join(" ") : detail;
-      throw new Error(text || "Fehler " + res.status);
+      throw new Error(text || t("error", { status: res.status }));
     }
     return data;
   }
 
   function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.append(td); return td; }
-  function when(iso) { return iso ? new Date(iso).toLocaleString("de-DE", { dateStyle: "short", timeStyle: "short" }) : ""; }
+  function when(iso) { return iso ? new Date(iso).toLocaleString(lang === "en" ? "en-GB" : "de-DE", { dateStyle: "short", timeStyle: "short" }) : ""; }
   function item(dl, label, value) {
     if (value === null || value === undefined || value === "") return;
     const dt = document.createElement("dt"); dt.textContent = label;
@@ -50,43 +63,43 @@
       cell(row, when(r.created_at));
       cell(row, r.category_label);
       cell(row, r.status_label);
-      cell(row, r.agency_responsible || "nicht zugeordnet");
-      const due = cell(row, r.overdue ? "überfällig" : (r.expected_datetime ? "bis " + when(r.expected_datetime) : ""));
+      cell(row, r.agency_responsible || t("unassigned", {}));
+      const due = cell(row, r.overdue ? t("overdue", {}) : (r.expected_datetime ? t("due_by", { date: when(r.expected_datetime) }) : ""));
       if (r.overdue) due.className = "overdue";
       const open = document.createElement("button");
       open.type = "button";
-      open.textContent = "Öffnen";
-      open.setAttribute("aria-label", "Meldung " + r.id.slice(0, 8) + " öffnen");
+      open.textContent = t("open", {});
+      open.setAttribute("aria-label", t("open_report", { id: r.id.slice(0, 8) }));
       open.addEventListener("click", function () { show(r.id); });
       row.append(document.createElement("td"));
       row.lastChild.append(open);
       body.append(row);
     });
-    say.textContent = page.items.length + " Meldungen";
+    say.textContent = t("reports_count", { count: page.items.length });
   }
 
   async function show(id) {
     const r = await call("GET", "/reports/" + id);
     current = r;
     document.getElementById("detail").hidden = false;
-    document.getElementById("detail-titel").textContent = "Meldung " + r.id.slice(0, 8) + " – " + r.category_label;
+    document.getElementById("detail-titel").textContent = t("report_heading", { id: r.id.slice(0, 8), category: r.category_label });
     const dl = document.getElementById("detail-daten");
     dl.replaceChildren();
-    item(dl, "Meldungsnummer", r.id);
-    item(dl, "Status", r.status_label + (r.overdue ? " (überfällig)" : ""));
-    item(dl, "Abteilung", r.agency_responsible);
-    item(dl, "Beschreibung", r.description);
-    item(dl, "Ort", r.lat.toFixed(6) + ", " + r.lon.toFixed(6) + (r.address ? " (" + r.address + ")" : ""));
+    item(dl, t("report_number", {}), r.id);
+    item(dl, t("status", {}), r.status_label + (r.overdue ? t("overdue_suffix", {}) : ""));
+    item(dl, t("department", {}), r.agency_responsible);
+    item(dl, t("description", {}), r.description);
+    item(dl, t("place", {}), r.lat.toFixed(6) + ", " + r.lon.toFixed(6) + (r.address ? " (" + r.address + ")" : ""));
     const c = r.contact || {};
-    item(dl, "Kontakt", [c.name, c.email, c.phone].filter(Boolean).join(", ") || "anonym");
-    item(dl, "Unterstützt von", r.supporters ? r.supporters + " Personen" : "");
-    item(dl, "Duplikate", r.merged.join(", "));
-    item(dl, "Veröffentlichung", r.moderation === "pending" ? "wartet auf Freigabe" : "");
+    item(dl, t("contact", {}), [c.name, c.email, c.phone].filter(Boolean).join(", ") || t("anonymous", {}));
+    item(dl, t("supporters", {}), r.supporters ? t("persons", { count: r.supporters }) : "");
+    item(dl, t("duplicates", {}), r.merged.join(", "));
+    item(dl, t("publication", {}), r.moderation === "pending" ? t("awaiting_approval", {}) : "");
     const photos = document.getElementById("detail-fotos");
     photos.replaceChildren();
     r.photos.forEach(function (p, i) {
       const li = document.createElement("li"); const img = document.createElement("img");
-      img.src = "/api/v1/" + tenant + "/reports/" + r.id + "/photos/" + p; img.alt = "Foto " + (i + 1);
+      img.src = "/api/v1/" + tenant + "/reports/" + r.id + "/photos/" + p; img.alt = t("photo", { n: i + 1 });
       li.append(img); photos.append(li);
     });
     const history = document.getElementById("detail-verlauf");
@@ -108,7 +121,7 @@
     const f = e.target;
     act(function () {
       return call("POST", "/reports/" + current.id + "/status", { status: f.status.value, note: f.note.value.trim() || null, template: f.template.value || null });
-    }, "Status geändert.").then(function () { f.note.value = ""; });
+    }, t("status_changed", {})).then(function () { f.note.value = ""; });
   });
   document.getElementById("s-template").addEventListener("change", function (e) {
     const t = templates.find(function (x) { return x.id === e.target.value; });
@@ -117,46 +130,33 @@
   document.getElementById("comment-form").addEventListener("submit", function (e) {
     e.preventDefault();
     const f = e.target;
-    act(function () { return call("POST", "/reports/" + current.id + "/comments", { text: f.text.value }); }, "Kommentar gespeichert.").then(function () { f.text.value = ""; });
+    act(function () { return call("POST", "/reports/" + current.id + "/comments", { text: f.text.value }); }, t("comment_saved", {})).then(function () { f.text.value = ""; });
   });
   document.getElementById("assign-form").addEventListener("submit", function (e) {
     e.preventDefault();
     const f = e.target;
-    act(function () { return call("POST", "/reports/" + current.id + "/assignment", { department: f.department.value, reason: f.reason.value.trim() || null }); }, "Weitergeleitet.");
+    act(function () { return call("POST", "/reports/" + current.id + "/assignment", { department: f.department.value, reason: f.reason.value.trim() || null }); }, t("forwarded", {}));
   });
   document.getElementById("merge-form").addEventListener("submit", function (e) {
     e.preventDefault();
     const f = e.target;
-    act(function () { return call("POST", "/reports/" + current.id + "/merge", { into: f.into.value.trim() }); }, "Zusammengeführt.");
+    act(function () { return call("POST", "/reports/" + current.id + "/merge", { into: f.into.value.trim() }); }, t("merged", {}));
   });
   document.getElementById("filter").addEventListener("submit", function (e) { e.preventDefault(); list().catch(function (x) { say.textContent = x.message; }); });
-  document.getElementById("abmelden").addEventListener("click", function () { sessionStorage.removeItem(key); location.reload(); });
 
   async function start() {
     try {
-      const me = await call("GET", "/me");
-      if (me.tenant !== tenant) throw new Error("Dieser Zugang gehört zu einer anderen Gemeinde.");
-      document.getElementById("wer").textContent = me.name + " (" + me.role + ")";
-      login.hidden = true;
-      area.hidden = false;
       templates = await call("GET", "/templates");
       const select = document.getElementById("s-template");
-      templates.forEach(function (t) { const o = document.createElement("option"); o.value = t.id; o.textContent = t.title; select.append(o); });
+      templates.forEach(function (x) { const o = document.createElement("option"); o.value = x.id; o.textContent = x.title; select.append(o); });
       const departments = await call("GET", "/departments");
       const target = document.getElementById("a-department");
       departments.forEach(function (d) { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; target.append(o); });
       await list();
     } catch (e) {
-      sessionStorage.removeItem(key);
-      login.hidden = false; area.hidden = true;
       say.textContent = e.message;
     }
   }
-  login.addEventListener("submit", function (e) {
-    e.preventDefault();
-    sessionStorage.setItem(key, document.getElementById("token").value.trim());
-    start();
-  });
   document.getElementById("detail-titel").tabIndex = -1;
-  if (sessionStorage.getItem(key)) start();
+  start();
 })();
