@@ -192,6 +192,18 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
     assert any("„in Bearbeitung“" in t and "holt den Sperrmüll ab" in t for t in texts), texts
     assert any("„erledigt“" in t for t in texts), texts
     assert all(report_id[:8] in t for t in texts)
+    # the department got the new report by e-mail, through the same pipeline (channel-email)
+    mails: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not mails:
+        box = httpx.get(f"{sim}/sim/mailboxes/bauhof@example.org", timeout=10)
+        if box.status_code == 200:
+            mails = [m for m in box.json().get("messages", []) if marker in m["text"]]
+        if not mails:
+            time.sleep(0.5)
+    assert len(mails) == 1, "one e-mail to the department"
+    assert mails[0]["subject"] == "Neue Meldung: Illegale Müllablagerung"
+    assert f"Sperrmüll am Waldweg {marker}" in mails[0]["text"]
+    assert phone not in mails[0]["text"]  # the reporter's contact stays in the inbox
 
     page.goto(f"{issues}/portal/{TENANT}/meldungen/{report_id}")
     assert page.locator("#status").inner_text() == "erledigt"
