@@ -936,10 +936,17 @@ async def estimate_fragment(
     if everyone == "on" or _split(topics):
         try:
             response = await ctx.http.get(
-                f"{ctx.settings.fanout_url}/api/v1/estimate", params=params
+                f"{ctx.settings.fanout_url}/api/v1/estimate",
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {ctx.settings.estimate_token.get_secret_value()}"
+                },
             )
             response.raise_for_status()
             estimate = response.json()
+        except httpx.HTTPStatusError as exc:  # 401: the estimate tokens of the two differ
+            log.warning("recipient estimate refused", extra={"status": exc.response.status_code})
+            estimate = {"unavailable": True}
         except (httpx.HTTPError, ValueError):
             log.warning("recipient estimate unavailable")
             estimate = {"unavailable": True}
