@@ -126,6 +126,16 @@ async def test_edit_a_draft_only_while_it_is_one(sirene_infra: InfraUrls) -> Non
         )
         assert stale.status_code == 409
         assert stale.json()["code"] == "edit_conflict"
+        garbled = await client.patch(
+            f"/api/v1/alerts/{draft['id']}",
+            json={"severity": "Moderate"},
+            headers=editor | {"If-Match": "irgendwas"},
+        )
+        assert garbled.status_code == 409
+        current = await client.patch(
+            f"/api/v1/alerts/{draft['id']}", json={}, headers=editor | {"If-Match": 'W/"3"'}
+        )
+        assert current.status_code == 200, current.text
 
         # roles: an approver (or admin) alone does not write alerts; an editor cannot make a
         # post into a warning; an alerter may edit the editor's draft
@@ -213,7 +223,7 @@ async def test_edit_a_draft_only_while_it_is_one(sirene_infra: InfraUrls) -> Non
             await client.get("/api/v1/audit", params={"alert_id": draft["id"]}, headers=admin)
         ).json()
         edits = [e for e in audit if e["action"] == "edited"]
-        assert len(edits) == 3
+        assert len(edits) == 4  # the empty PATCH is recorded too (fields: none)
         assert {e["actor_name"] for e in edits} == {"Erika", "Anna"}
         assert sorted(edits[-1]["detail"]["fields"]) == ["audience", "headline", "texts"]
 

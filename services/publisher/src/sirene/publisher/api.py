@@ -27,7 +27,13 @@ from pydantic import AwareDatetime, ValidationError
 
 from sirene.runtime import Document
 from sirene.runtime.auth import bearer
-from sirene.runtime.errors import InvalidInputError, LanguageDep, NotFoundError, message
+from sirene.runtime.errors import (
+    ConflictError,
+    InvalidInputError,
+    LanguageDep,
+    NotFoundError,
+    message,
+)
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
 from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
@@ -143,8 +149,8 @@ def _if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     digits = value.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise InvalidInputError(("header", "if-match"), "edit_conflict")
+    if not digits.isdigit():  # matches no version there is
+        raise ConflictError("edit_conflict")
     return int(digits)
 
 
