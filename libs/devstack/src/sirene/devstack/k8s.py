@@ -58,6 +58,14 @@ def _labels(service: Service) -> dict[str, str]:
     return {"app.kubernetes.io/name": service.name, "app.kubernetes.io/part-of": "sirene"}
 
 
+def _wiring(service: Service) -> list[dict[str, str]]:
+    """How a service reaches another one inside the namespace (its Service's DNS name)."""
+    if service.name == "publisher":  # the compose form's live recipient estimate
+        fanout = next(s for s in SERVICES if s.name == "fanout")
+        return [{"name": "SIRENE_PUBLISHER_FANOUT_URL", "value": f"http://fanout:{fanout.port}"}]
+    return []
+
+
 def _deployment(service: Service) -> dict[str, Any]:
     size = _sizing(service)
     prefix = service.env_prefix
@@ -101,6 +109,7 @@ def _deployment(service: Service) -> dict[str, Any]:
                             "env": [
                                 {"name": f"{prefix}HTTP_HOST", "value": "0.0.0.0"},  # noqa: S104
                                 {"name": f"{prefix}HTTP_PORT", "value": str(service.port)},
+                                *_wiring(service),
                             ],
                             "envFrom": [
                                 {"configMapRef": {"name": "sirene-config"}},

@@ -71,7 +71,9 @@ def create_app(settings: FanoutSettings | None = None, **overrides: Any) -> Fast
     app = FastAPI(title="Sirene fanout", lifespan=lifespan)
     app.include_router(ops_router(infra))
     app.include_router(index_router(follower))
-    app.include_router(estimate_router(index, chunk_size=settings.chunk_size))
+    app.include_router(
+        estimate_router(index, chunk_size=settings.chunk_size, token=settings.estimate_token)
+    )
     app.state.infra = infra
     app.state.index = index
     app.state.gate = gate

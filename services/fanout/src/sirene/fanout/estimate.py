@@ -2,16 +2,23 @@
 would reach, per channel, from the audience index (streamed in chunks, nothing is sent).
 
 Internal endpoint for the publisher (service to service, not exposed to the public): it only
-answers counts, never ids or contact points."""
+answers counts, never ids or contact points, and only to a caller with the service token
+(`SIRENE_ESTIMATE_TOKEN`, `Authorization: Bearer <token>`, compared in constant time); without
+it, 401."""
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
+from sirene.runtime.errors import LanguageDep, message
 from sirene.schemas import Channel
 from sirene.schemas.common import ENTITY_ID_PATTERN
 
@@ -34,9 +41,35 @@ def reachable(recipient: Recipient, *, everyone: bool, topics: list[str]) -> set
     return {ch for ch in channels if routes.get(ch.value)}
 
 
-def estimate_router(index: AudienceIndex, *, chunk_size: int) -> APIRouter:
-    """`GET /api/v1/estimate?tenant=..&topic=..&district=..&everyone=true`."""
-    router = APIRouter(prefix="/api/v1", tags=["estimate"])
+service_bearer = HTTPBearer(auto_error=False, description="The estimate's service token.")
+
+
+def service_token_check(token: SecretStr) -> Callable[..., Awaitable[None]]:
+    """A dependency that lets through only requests carrying `token` as bearer token (constant
+    time comparison); 401 with `WWW-Authenticate: Bearer` otherwise."""
+    expected = token.get_secret_value().encode()
+
+    async def check(
+        language: LanguageDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
+    ) -> None:
+        presented = credentials.credentials.encode() if credentials else b""
+        if not (hmac.compare_digest(presented, expected) and presented):
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail=message("unauthorized", language),
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def estimate_router(index: AudienceIndex, *, chunk_size: int, token: SecretStr) -> APIRouter:
+    """`GET /api/v1/estimate?tenant=..&topic=..&district=..&everyone=true`, for callers with the
+    service token."""
+    router = APIRouter(
+        prefix="/api/v1", tags=["estimate"], dependencies=[Depends(service_token_check(token))]
+    )
 
     @router.get("/estimate")
     async def estimate(

@@ -13,19 +13,27 @@ from fastapi import (
     Body,
     Depends,
     FastAPI,
+    Header,
     HTTPException,
     Query,
     Request,
     UploadFile,
     status,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, ValidationError
 
 from sirene.runtime import Document
 from sirene.runtime.auth import bearer
-from sirene.runtime.errors import InvalidInputError, LanguageDep, NotFoundError, message
+from sirene.runtime.errors import (
+    ConflictError,
+    InvalidInputError,
+    LanguageDep,
+    NotFoundError,
+    message,
+)
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
 from sirene.runtime.http import IdPath
 from sirene.runtime.outbox import OutboxRelay
@@ -40,6 +48,7 @@ from .models import (
     AlertIn,
     AlertOut,
     AlertPage,
+    AlertPatchIn,
     AlertUpdateIn,
     AuditOut,
     CancelIn,
@@ -131,6 +140,81 @@ async def create_alert(body: AlertIn, staff: StaffDep, ctx: ContextDep) -> Alert
         principal=staff,
         body=body,
         default_duration_s=ctx.settings.default_duration_s,
+    )
+    return await _out(ctx, doc)
+
+
+def _if_match(value: str | None) -> int | None:
+    """The version in an `If-Match` header (`3`, `"3"` or `W/"3"`); None without one."""
+    if value is None or value.strip() == "*":
+        return None
+    digits = value.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():  # matches no version there is
+        raise ConflictError("edit_conflict")
+    return int(digits)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="The alert's `version` the edit is based on; another version: 409.",
+        max_length=40,
+    ),
+]
+
+
+@router.put("/alerts/{alert_id}")
+async def replace_draft(
+    alert_id: IdPath, body: AlertIn, staff: StaffDep, ctx: ContextDep, if_match: IfMatch = None
+) -> AlertOut:
+    """Edits a draft: the whole content is replaced and checked as when it was created. Only
+    while it is a draft (409 once it waits for approval, is scheduled or published); status
+    and message type stay. With `publish: true` the edited draft is sent at once."""
+    doc = await service.edit_draft(
+        repo=ctx.repo,
+        wake=ctx.relay.wake,
+        principal=staff,
+        alert_id=alert_id,
+        body=body,
+        default_duration_s=ctx.settings.default_duration_s,
+        expected_version=_if_match(if_match),
+    )
+    return await _out(ctx, doc)
+
+
+@router.patch("/alerts/{alert_id}")
+async def patch_draft(
+    alert_id: IdPath,
+    body: AlertPatchIn,
+    staff: StaffDep,
+    ctx: ContextDep,
+    if_match: IfMatch = None,
+) -> AlertOut:
+    """Edits some fields of a draft (texts: per language given); the result is checked as a
+    new alert would be. Same rules as PUT."""
+    current = await service.get_alert(repo=ctx.repo, tenant=staff.tenant, alert_id=alert_id)
+    merged = service.draft_body(current)
+    given = body.model_dump(exclude_unset=True, exclude={"texts"}, mode="json")
+    if body.texts is not None:
+        texts = {lang.value: t.model_dump(exclude_none=True) for lang, t in body.texts.items()}
+        merged["texts"] = {**merged["texts"], **texts}
+    if "expires" in given and "duration_minutes" not in given:
+        merged["duration_minutes"] = None
+    if "duration_minutes" in given and "expires" not in given:
+        merged["expires"] = None
+    merged |= given
+    try:
+        full = AlertIn.model_validate(merged)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    doc = await service.edit_draft(
+        repo=ctx.repo,
+        wake=ctx.relay.wake,
+        principal=staff,
+        alert_id=alert_id,
+        body=full,
+        default_duration_s=ctx.settings.default_duration_s,
+        expected_version=_if_match(if_match) or current["version"],
     )
     return await _out(ctx, doc)
 

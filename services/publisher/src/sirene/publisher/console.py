@@ -1,4 +1,6 @@
-"""The staff console: server-rendered pages (Jinja2) with htmx, styled with KERN UX, in German.
+"""The staff console: server-rendered pages (Jinja2) with htmx, styled with KERN UX, in German
+(default) or English — the texts are in the catalogues of `i18n`, the language comes from
+`?lang=`, the language switch's cookie or the browser (`i18n.lang_of`).
 
 Sign-in with user name, password (argon2) and — when enrolled — a TOTP code opens a session
 (cookie `sirene_session`: HttpOnly, SameSite=Strict, Secure in production; the session itself
@@ -13,21 +15,22 @@ import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context as Context_
 from pydantic import ValidationError
 
-from sirene.runtime.errors import DomainError, InvalidInputError
+from sirene.runtime.errors import ConflictError, DomainError, InvalidInputError
 from sirene.runtime.http import IdPath
 from sirene.schemas import AlertStatus, Channel, Language, ReceiptStatus, utcnow
 
-from . import accounts, cap, report, service
+from . import accounts, cap, i18n, report, service
 from .accounts import Principal
 from .alert_templates import TEMPLATES
 from .api import Context, ContextDep, attachment_response, report_csv_response
@@ -40,103 +43,50 @@ from .sms import sms_length
 log = logging.getLogger(__name__)
 
 COOKIE = "sirene_session"
-LOCAL_TZ = ZoneInfo("Europe/Berlin")
+LOCAL_TZ = i18n.LOCAL_TZ
 PACKAGE = Path(__file__).parent
 WEB = PACKAGE.parents[2] / "web" / "node_modules"
 """Front-end packages installed by `npm ci` in services/publisher/web (deploy/local/install.sh)."""
 
 templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
 
-STATE_LABELS = {
-    "draft": "Entwurf",
-    "awaiting_approval": "Wartet auf Freigabe",
-    "scheduled": "Geplant",
-    "published": "Veröffentlicht",
-    "withdrawn": "Zurückgezogen",
-    "expired": "Abgelaufen",
-}
-STATUS_LABELS = {"Actual": "Echtbetrieb", "Exercise": "ÜBUNG", "Test": "TEST"}
-MSG_TYPE_LABELS = {"Alert": "Meldung", "Update": "Aktualisierung", "Cancel": "Aufhebung"}
-CHANNEL_LABELS = {"push": "Push", "sms": "SMS", "voice": "Anruf", "email": "E-Mail"}
-ACTION_LABELS = {
-    "created": "angelegt",
-    "submitted": "zur Freigabe gesendet",
-    "approved": "freigegeben",
-    "published": "veröffentlicht",
-    "scheduled": "zeitgesteuert geplant",
-    "cancelled": "aufgehoben",
-    "updated": "aktualisiert",
-    "withdrawn": "zurückgezogen",
-    "rejected": "abgelehnt (zurück in den Entwurf)",
-    "attachment_added": "Anhang hinzugefügt",
-    "imported": "aus CAP importiert",
-    "expired": "abgelaufen (nicht gesendet)",
-    "staff_created": "Konto angelegt",
-    "token_issued": "API-Token ausgestellt",
-    "totp_enabled": "zweiten Faktor eingerichtet",
-    "settings_changed": "Einstellungen geändert",
-    "login": "angemeldet",
-}
-SEVERITIES = [
-    ("Extreme", "Extrem"),
-    ("Severe", "Schwer"),
-    ("Moderate", "Mittel"),
-    ("Minor", "Gering"),
-    ("Unknown", "Unbekannt"),
-]
-URGENCIES = [
-    ("Immediate", "Sofort"),
-    ("Expected", "Erwartet"),
-    ("Future", "Zukünftig"),
-    ("Past", "Vorbei"),
-    ("Unknown", "Unbekannt"),
-]
-CERTAINTIES = [
-    ("Observed", "Beobachtet"),
-    ("Likely", "Wahrscheinlich"),
-    ("Possible", "Möglich"),
-    ("Unlikely", "Unwahrscheinlich"),
-    ("Unknown", "Unbekannt"),
-]
+SEVERITIES = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
+URGENCIES = ["Immediate", "Expected", "Future", "Past", "Unknown"]
+CERTAINTIES = ["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
 CATEGORIES = [
-    ("Met", "Wetter"),
-    ("Geo", "Geologie"),
-    ("Safety", "Sicherheit"),
-    ("Security", "Polizei/Schutz"),
-    ("Rescue", "Rettung"),
-    ("Fire", "Brand"),
-    ("Health", "Gesundheit"),
-    ("Env", "Umwelt"),
-    ("Transport", "Verkehr"),
-    ("Infra", "Infrastruktur"),
-    ("CBRNE", "CBRN-Gefahr"),
-    ("Other", "Sonstiges"),
+    "Met",
+    "Geo",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
 ]
+"""CAP values offered in the compose form; their labels are in the catalogues (`i18n`)."""
 TEXT_FIELDS = [
-    ("headline", "Überschrift", 160),
-    ("push_title", "Push-Titel", 120),
-    ("push_body", "Push-Text", 1000),
-    ("sms", "SMS-Text", 1600),
-    ("voice", "Ansagetext (Sprachanruf)", 2000),
-    ("email_subject", "E-Mail-Betreff", 200),
-    ("email_body", "E-Mail-Text", 20000),
+    ("headline", 160),
+    ("push_title", 120),
+    ("push_body", 1000),
+    ("sms", 1600),
+    ("voice", 2000),
+    ("email_subject", 200),
+    ("email_body", 20000),
 ]
+"""Channel text fields and their longest length."""
 
 
-def local(value: datetime | None) -> str:
-    """A time for people in the municipality: 22.11.2026, 14:05:09."""
-    if value is None:
-        return "–"
-    return value.astimezone(LOCAL_TZ).strftime("%d.%m.%Y, %H:%M:%S")
+@pass_context
+def _local(context: Context_, value: datetime | None) -> str:
+    return i18n.local_time(value, context.get("lang", i18n.DEFAULT_LANGUAGE))
 
 
-templates.env.filters["local"] = local
+templates.env.filters["local"] = _local
 templates.env.globals.update(
-    STATE_LABELS=STATE_LABELS,
-    STATUS_LABELS=STATUS_LABELS,
-    MSG_TYPE_LABELS=MSG_TYPE_LABELS,
-    CHANNEL_LABELS=CHANNEL_LABELS,
-    ACTION_LABELS=ACTION_LABELS,
     SEVERITIES=SEVERITIES,
     URGENCIES=URGENCIES,
     CERTAINTIES=CERTAINTIES,
@@ -171,6 +121,17 @@ ConsoleDep = Annotated[Principal, Depends(console_principal)]
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
+def _switch_url(request: Request, other: str) -> str:
+    """The language switch: back to this page (a GET page; after a form post the page that
+    shows the form's target) in the other language."""
+    if request.method == "GET" and not request.headers.get("hx-request"):
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
+        back = request.url.path + (f"?{query}" if query else "")
+    else:
+        back = "/console/"
+    return "/console/language?" + urlencode({"lang": other, "next": back})
+
+
 def _page(
     request: Request,
     name: str,
@@ -178,13 +139,83 @@ def _page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"me": principal, "Role": Role, **context}, status_code=status_code
+    lang = i18n.lang_of(request)
+    other = "en" if lang == "de" else "de"
+
+    def t(key: str, **params: Any) -> str:
+        return i18n.text(lang, key, **params)
+
+    def action_label(action: str) -> str:
+        return t(f"action.{action}") if f"action.{action}" in i18n.DE else action
+
+    def failure_label(status: str) -> str:
+        return t(f"failure.{status}") if f"failure.{status}" in i18n.DE else status
+
+    def error_class_label(value: str) -> str:
+        return t(f"error_class.{value}") if f"error_class.{value}" in i18n.DE else value or "–"
+
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "me": principal,
+            "Role": Role,
+            "lang": lang,
+            "other_lang": other,
+            "switch_url": _switch_url(request, other),
+            "t": t,
+            "decimal": lambda value: i18n.decimal(value, lang),
+            "action_label": action_label,
+            "failure_label": failure_label,
+            "error_class_label": error_class_label,
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        _remember_language(request, response, lang)
+    response.headers["Content-Language"] = lang
+    return response
+
+
+def _remember_language(request: Request, response: Response, lang: str) -> None:
+    ctx: Context = request.app.state.ctx
+    response.set_cookie(
+        i18n.LANG_COOKIE,
+        lang,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.environment == "production",
+        path="/",
     )
 
 
-def _error_text(exc: DomainError) -> str:
-    return MESSAGES.message(exc.code, "de", **exc.params)
+def _error_text(request: Request, exc: DomainError) -> str:
+    return MESSAGES.message(exc.code, i18n.lang_of(request), **exc.params)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of the console itself, never another host (`//evil`, `/\\evil`, a scheme)."""
+    inside = target == "/console" or target.startswith("/console/")
+    return (
+        target
+        if inside and "\\" not in target and "\r" not in target and "\n" not in target
+        else "/console/"
+    )
+
+
+@router.get("/language")
+async def switch_language(
+    request: Request,
+    lang: Annotated[str, Query(max_length=5)] = "de",
+    back: Annotated[str, Query(alias="next", max_length=2000)] = "/console/",
+) -> Response:
+    """The language switch: remembers the language in a cookie and returns to the page."""
+    chosen = lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    response = RedirectResponse(_safe_next(back), status_code=303)
+    _remember_language(request, response, chosen)
+    return response
 
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -213,7 +244,7 @@ async def login(
             status_code=429,
             tenant=tenant,
             username=username,
-            error=MESSAGES.message("login_blocked", "de"),
+            error=MESSAGES.message("login_blocked", i18n.lang_of(request)),
         )
     found = await accounts.check_login(
         repo=ctx.repo, tenant=tenant, username=username, password=password, code=code or None
@@ -227,7 +258,7 @@ async def login(
             status_code=401,
             tenant=tenant,
             username=username,
-            error=MESSAGES.message("login_failed", "de"),
+            error=MESSAGES.message("login_failed", i18n.lang_of(request)),
         )
     doc, mfa = found
     await ctx.logins.succeeded(tenant, username)
@@ -288,7 +319,7 @@ async def totp_confirm(
             secret=secret,
             uri="",
             enabled=False,
-            error=_error_text(exc),
+            error=_error_text(request, exc),
         )
     token = request.cookies.get(COOKIE)
     if token:
@@ -340,7 +371,7 @@ def _split(value: str) -> list[str]:
 def _form_values(data: dict[str, str]) -> dict[str, Any]:
     texts: dict[str, dict[str, str]] = {"de": {}, "en": {}}
     for lang in texts:
-        for field, _label, _limit in TEXT_FIELDS:
+        for field, _limit in TEXT_FIELDS:
             value = data.get(f"{lang}_{field}", "").replace("\r\n", "\n").strip()
             if value:
                 texts[lang][field] = value
@@ -423,7 +454,7 @@ async def create(request: Request, ctx: ContextDep, me: ConsoleDep) -> Response:
             form=form,
             mode="new",
             template=None,
-            errors=[_error_text(exc)],
+            errors=[_error_text(request, exc)],
         )
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
@@ -449,7 +480,7 @@ async def _detail(
         me,
         status_code=extra.pop("status_code", 200),
         p=progress,
-        **_progress_view(doc, progress),
+        **_progress_view(doc, progress, i18n.lang_of(request)),
         alert=doc,
         sms=sms,
         refs=refs,
@@ -497,7 +528,7 @@ async def _act(
         if exc.status_code == 404:
             raise
         return await _detail(
-            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(exc)
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(request, exc)
         )
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
@@ -522,7 +553,8 @@ async def attach(
             repo=ctx.repo,
             principal=me,
             alert_id=alert_id,
-            filename=file.filename or "anhang",
+            filename=file.filename
+            or i18n.text(i18n.lang_of(request), "alert.attachment_default_name"),
             data=await file.read(limit + 1),
             max_mib=ctx.settings.attachment_max_mib,
             max_count=ctx.settings.attachments_per_alert,
@@ -532,7 +564,7 @@ async def attach(
         if exc.status_code == 404:
             raise
         return await _detail(
-            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(exc)
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(request, exc)
         )
     return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
@@ -565,7 +597,7 @@ async def reject(
         if exc.status_code == 404:
             raise
         return await _detail(
-            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(exc)
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(request, exc)
         )
     return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
@@ -629,7 +661,97 @@ async def update(alert_id: IdPath, request: Request, ctx: ContextDep, me: Consol
             mode="update",
             original=original,
             template=None,
-            errors=[_error_text(exc)],
+            errors=[_error_text(request, exc)],
+        )
+    return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
+
+
+def _edit_form(doc: dict[str, Any]) -> dict[str, Any]:
+    """The compose form filled with a stored draft (texts without their exercise markers)."""
+    body = service.draft_body(doc)
+    effective = doc.get("effective")
+    audience = doc["audience"]
+    return (
+        _blank_form()
+        | {k: body[k] for k in ("status", "severity", "urgency", "certainty", "category")}
+        | {
+            "texts": {"de": {}, "en": {}} | body["texts"],
+            "duration_minutes": body["duration_minutes"] or "",
+            "topics": ", ".join(audience.get("topics") or []),
+            "districts": ", ".join(audience.get("districts") or []),
+            "everyone": bool(audience.get("everyone")),
+            "effective": effective.astimezone(LOCAL_TZ)
+            .replace(tzinfo=None)
+            .isoformat(timespec="seconds")
+            if effective
+            else "",
+        }
+    )
+
+
+@router.get("/alerts/{alert_id}/edit")
+async def edit_form(
+    alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep
+) -> HTMLResponse:
+    doc = await service.get_alert(repo=ctx.repo, tenant=me.tenant, alert_id=alert_id)
+    if doc["state"] != "draft":
+        exc = ConflictError("not_draft", state=doc["state"])
+        return await _detail(
+            request, ctx, me, alert_id, status_code=exc.status_code, error=_error_text(request, exc)
+        )
+    return _page(
+        request, "compose.html", me, form=_edit_form(doc), mode="edit", original=doc, template=None
+    )
+
+
+@router.post("/alerts/{alert_id}/edit")
+async def edit(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleDep) -> Response:
+    data = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = _form_values(data)
+    original = await service.get_alert(repo=ctx.repo, tenant=me.tenant, alert_id=alert_id)
+    form["status"] = original["status"]
+    version = data.get("version", "")
+    try:
+        raw = _body(form, publish=data.get("action") == "send")
+        raw["msg_type"] = original["msg_type"]
+        if original["msg_type"] != "Alert":  # an Update keeps the original's audience
+            raw["audience"] = original["audience"]
+            raw["category"] = original["category"]
+        body = AlertIn.model_validate(raw)
+        doc = await service.edit_draft(
+            repo=ctx.repo,
+            wake=ctx.relay.wake,
+            principal=me,
+            alert_id=alert_id,
+            body=body,
+            default_duration_s=ctx.settings.default_duration_s,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except ValidationError as exc:
+        return _page(
+            request,
+            "compose.html",
+            me,
+            status_code=422,
+            form=form,
+            mode="edit",
+            original=original,
+            template=None,
+            errors=_problems(exc),
+        )
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        return _page(
+            request,
+            "compose.html",
+            me,
+            status_code=exc.status_code,
+            form=form,
+            mode="edit",
+            original=original,
+            template=None,
+            errors=[_error_text(request, exc)],
         )
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
@@ -641,17 +763,22 @@ async def progress_fragment(
     doc = await service.get_alert(repo=ctx.repo, tenant=me.tenant, alert_id=alert_id)
     progress = await service.progress(repo=ctx.repo, tenant=me.tenant, alert_id=alert_id)
     return _page(
-        request, "_progress.html", me, alert=doc, p=progress, **_progress_view(doc, progress)
+        request,
+        "_progress.html",
+        me,
+        alert=doc,
+        p=progress,
+        **_progress_view(doc, progress, i18n.lang_of(request)),
     )
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> str:
+def _seconds(start: datetime | None, end: datetime | None, lang: str) -> str:
     if start is None or end is None:
         return "–"
-    return f"{max(0.0, (end - start).total_seconds()):.1f} s".replace(".", ",")
+    return f"{i18n.decimal(max(0.0, (end - start).total_seconds()), lang)} s"
 
 
-def _progress_view(doc: dict[str, Any], p: ProgressOut) -> dict[str, Any]:
+def _progress_view(doc: dict[str, Any], p: ProgressOut, lang: str) -> dict[str, Any]:
     expected = p.totals.expected
     reached = p.totals.statuses.get(ReceiptStatus.DELIVERED, 0) + p.totals.statuses.get(
         ReceiptStatus.CONFIRMED, 0
@@ -687,23 +814,10 @@ def _progress_view(doc: dict[str, Any], p: ProgressOut) -> dict[str, Any]:
         "percent": percent,
         "reached": reached,
         "expected": expected,
-        "first": _seconds(published, p.first_delivery_at),
-        "last": _seconds(published, p.last_delivery_at),
+        "first": _seconds(published, p.first_delivery_at, lang),
+        "last": _seconds(published, p.last_delivery_at, lang),
         "polling": doc["state"] == "published" and not p.complete,
     }
-
-
-ERROR_CLASS_LABELS = {
-    "transient": "vorübergehend",
-    "permanent": "dauerhaft",
-    "contact_dead": "Kontakt ungültig",
-    "": "–",
-}
-FAILURE_STATUS_LABELS = {
-    "failed": "fehlgeschlagen",
-    "undelivered": "nicht zustellbar",
-    "expired": "abgelaufen (nicht mehr zugestellt)",
-}
 
 
 @router.get("/alerts/{alert_id}/report")
@@ -723,8 +837,6 @@ async def report_page(
         r=data,
         chart=report.chart(data),
         offset_label=report.offset_label,
-        ERROR_CLASS_LABELS=ERROR_CLASS_LABELS,
-        FAILURE_STATUS_LABELS=FAILURE_STATUS_LABELS,
     )
 
 
@@ -758,7 +870,11 @@ async def import_cap(
     raw = await file.read(cap.MAX_BYTES + 1)
     try:
         if len(raw) > cap.MAX_BYTES:
-            raise InvalidInputError(("body",), "cap_invalid", reason="größer als 1 MiB")
+            raise InvalidInputError(
+                ("body",),
+                "cap_invalid",
+                reason=i18n.text(i18n.lang_of(request), "import.too_large"),
+            )
         doc = await service.import_cap(
             repo=ctx.repo,
             wake=ctx.relay.wake,
@@ -775,7 +891,7 @@ async def import_cap(
             status_code=exc.status_code,
             alerts=docs,
             templates_=TEMPLATES.values(),
-            error=_error_text(exc),
+            error=_error_text(request, exc),
         )
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
@@ -820,10 +936,17 @@ async def estimate_fragment(
     if everyone == "on" or _split(topics):
         try:
             response = await ctx.http.get(
-                f"{ctx.settings.fanout_url}/api/v1/estimate", params=params
+                f"{ctx.settings.fanout_url}/api/v1/estimate",
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {ctx.settings.estimate_token.get_secret_value()}"
+                },
             )
             response.raise_for_status()
             estimate = response.json()
+        except httpx.HTTPStatusError as exc:  # 401: the estimate tokens of the two differ
+            log.warning("recipient estimate refused", extra={"status": exc.response.status_code})
+            estimate = {"unavailable": True}
         except (httpx.HTTPError, ValueError):
             log.warning("recipient estimate unavailable")
             estimate = {"unavailable": True}

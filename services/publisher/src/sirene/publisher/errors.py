@@ -75,6 +75,32 @@ MESSAGES = Catalogue(
             "Nur veröffentlichte Meldungen können aktualisiert werden (Zustand: {state}).",
             "Only published alerts can be updated (state: {state}).",
         ),
+        "not_draft": (
+            "Nur Entwürfe können bearbeitet werden; diese Meldung ist schon weiter "
+            "(Zustand: {state}). Für eine veröffentlichte Meldung gibt es die Aktualisierung.",
+            "Only drafts can be edited; this alert has moved on (state: {state}). A published "
+            "alert is corrected with an update.",
+        ),
+        "edit_conflict": (
+            "Der Entwurf wurde inzwischen geändert. Bitte laden Sie ihn neu und bearbeiten Sie "
+            "ihn dann.",
+            "The draft has been changed in the meantime. Please reload it and edit it again.",
+        ),
+        "status_fixed": (
+            "Die Betriebsart ({status}) eines Entwurfs bleibt; aus einer Übung wird nie eine "
+            "echte Warnung. Legen Sie dafür eine neue Meldung an.",
+            "A draft keeps its mode ({status}); an exercise never becomes a real alert. "
+            "Create a new alert instead.",
+        ),
+        "msg_type_fixed": (
+            "Die Art der Meldung ({msg_type}) eines Entwurfs bleibt.",
+            "A draft keeps its message type ({msg_type}).",
+        ),
+        "reference_audience_fixed": (
+            "Eine Aktualisierung geht an die Empfänger der ursprünglichen Meldung; Empfänger und "
+            "Kategorie bleiben.",
+            "An update goes to the recipients of the original alert; audience and category stay.",
+        ),
         "already_cancelled": (
             "Die Meldung ist bereits aufgehoben.",
             "The alert has already been cancelled.",

@@ -101,6 +101,27 @@ class AlertUpdateIn(BaseModel):
     publish: bool = Field(default=True, description="Send right away (default).")
 
 
+class AlertPatchIn(BaseModel):
+    """A partial edit of a draft: the fields given replace the draft's (texts per language);
+    the result is checked like a new alert. Status and message type never change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Severity | None = None
+    urgency: Urgency | None = None
+    certainty: Certainty | None = None
+    category: CapCategory | None = None
+    headline: str | None = Field(default=None, min_length=1, max_length=160)
+    texts: dict[Language, ChannelTexts] | None = Field(
+        default=None, description="Replaces the texts of the languages given."
+    )
+    audience: Audience | None = None
+    effective: AwareDatetime | None = None
+    expires: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    publish: bool = Field(default=False, description="Send the edited draft right away.")
+
+
 class RejectIn(BaseModel):
     """Why an approver sends an alert back to draft."""
 
@@ -168,6 +189,8 @@ class AlertOut(BaseModel):
     approved_at: datetime | None = None
     rejected_by: str | None = None
     rejection_reason: str | None = None
+    edited_by: str | None = Field(default=None, description="Who last edited the draft.")
+    edited_by_name: str | None = None
     cancelled_by: str | None = Field(default=None, description="Id of the Cancel, if any.")
     superseded_by: str | None = Field(default=None, description="Id of the latest Update.")
     attachments: list[AttachmentOut] = Field(
@@ -178,6 +201,11 @@ class AlertOut(BaseModel):
     )
     relay_state: str | None = Field(
         description="'pending' until alert.published is acknowledged by Kafka, then 'sent'."
+    )
+    version: int = Field(
+        default=1,
+        description="Grows with every change; send it as `If-Match` when editing a draft, so "
+        "an edit based on an outdated copy is refused (409).",
     )
     fanout: FanoutOut | None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -334,6 +334,128 @@ async def publish_alert(
                 wake()
             return updated
     return await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+
+
+EDITABLE_FIELDS = (
+    "severity",
+    "urgency",
+    "certainty",
+    "category",
+    "headline",
+    "lane",
+    "texts",
+    "audience",
+    "effective",
+    "expires",
+    "duration_minutes",
+)
+"""What editing a draft may change (status and message type never change after creation)."""
+
+
+def draft_body(doc: Document) -> dict[str, Any]:
+    """The `AlertIn`-shaped body of a stored alert (texts without exercise markers; no
+    headline when it is the German text's own), the base a partial edit is laid over."""
+    texts = unmarked_texts(doc["texts"])
+    headline = doc.get("headline")
+    own_headline = unmarked_texts({"de": {"h": headline or ""}})["de"]["h"]
+    return {
+        "status": doc["status"],
+        "msg_type": doc["msg_type"],
+        "severity": doc["severity"],
+        "urgency": doc["urgency"],
+        "certainty": doc["certainty"],
+        "category": doc["category"],
+        "headline": None if own_headline == texts["de"].get("headline") else headline,
+        "texts": texts,
+        "audience": doc["audience"],
+        "effective": doc.get("effective"),
+        "expires": doc.get("expires"),
+        "duration_minutes": doc.get("duration_minutes"),
+    }
+
+
+async def edit_draft(
+    *,
+    repo: Repository,
+    wake: Wake,
+    principal: Principal,
+    alert_id: str,
+    body: AlertIn,
+    default_duration_s: int,
+    expected_version: int | None = None,
+) -> Document:
+    """Replaces the content of the tenant's draft (same rules as creating it), only while it
+    is a draft: the write is conditional on state 'draft' and the version read, so an edit can
+    never overwrite a concurrent submission, approval or another edit (409 instead). Status
+    and message type stay (an exercise never becomes a real alert); an Update keeps the
+    original's audience and category. With `publish` the edited draft is sent at once."""
+    doc = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+    # may this person touch the draft as it is, and send what it becomes?
+    check_may_send(principal, severity=Severity(doc["severity"]), urgency=Urgency(doc["urgency"]))
+    if doc["state"] != "draft":
+        raise ConflictError("not_draft", state=doc["state"])
+    if expected_version is not None and expected_version != doc["version"]:
+        raise ConflictError("edit_conflict")
+    if Language.DE not in body.texts:
+        raise InvalidInputError(("body", "texts"), "german_required")
+    if body.status.value != doc["status"]:
+        raise InvalidInputError(("body", "status"), "status_fixed", status=doc["status"])
+    if body.msg_type.value != doc["msg_type"]:
+        raise InvalidInputError(("body", "msg_type"), "msg_type_fixed", msg_type=doc["msg_type"])
+    check_may_send(principal, severity=body.severity, urgency=body.urgency)
+    audience = body.audience.model_dump(mode="json")
+    if doc["msg_type"] != MsgType.ALERT.value and (
+        audience != doc["audience"] or body.category != doc["category"]
+    ):
+        raise InvalidInputError(("body", "audience"), "reference_audience_fixed")
+    now = utcnow()
+    _check_times(
+        effective=body.effective, expires=body.expires, duration=body.duration_minutes, now=now
+    )
+    texts = mark_texts(body.texts, AlertStatus(doc["status"]))
+    changes: Document = {
+        "severity": body.severity.value,
+        "urgency": body.urgency.value,
+        "certainty": body.certainty.value,
+        "category": body.category,
+        "headline": body.headline or texts[Language.DE].headline,
+        "lane": lane_for(body.severity, body.urgency).value,
+        "texts": {lang.value: t.model_dump(exclude_none=True) for lang, t in texts.items()},
+        "audience": audience,
+        "effective": body.effective,
+        "expires": body.expires,
+        "duration_minutes": body.duration_minutes,
+    }
+    changed = sorted(
+        k for k in EDITABLE_FIELDS if _comparable(changes[k]) != _comparable(doc.get(k))
+    )
+    changes |= {"updated_at": now, "edited_by": principal.id, "edited_by_name": principal.name}
+    updated = await repo.transition(
+        principal.tenant, alert_id, state="draft", version=doc["version"], changes=changes
+    )
+    if updated is None:
+        current = await get_alert(repo=repo, tenant=principal.tenant, alert_id=alert_id)
+        if current["state"] != "draft":
+            raise ConflictError("not_draft", state=current["state"])
+        raise ConflictError("edit_conflict")
+    await _audit(repo, principal, "edited", updated, fields=changed)
+    if body.publish:
+        return await publish_alert(
+            repo=repo,
+            wake=wake,
+            principal=principal,
+            alert_id=alert_id,
+            default_duration_s=default_duration_s,
+        )
+    return updated
+
+
+def _comparable(value: Any) -> Any:
+    """A value as MongoDB keeps it (datetimes in UTC, to the millisecond)."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.replace(microsecond=aware.microsecond // 1000 * 1000)
+    return value
 
 
 def _action_of(doc: Document) -> str:
@@ -770,7 +892,7 @@ def alert_view(doc: Document) -> dict[str, Any]:
     """The staff view of a stored alert (see `AlertOut`)."""
     outbox = doc.get("outbox")
     return {
-        **{k: v for k, v in doc.items() if k not in {"_id", "tenant", "outbox", "version"}},
+        **{k: v for k, v in doc.items() if k not in {"_id", "tenant", "outbox"}},
         "relay_state": outbox["state"] if outbox else None,
         "sms_segments": {
             lang: sms_length(texts["sms"]).segments for lang, texts in doc["texts"].items()
