@@ -4,6 +4,7 @@ second factor required for alerters when the tenant enables it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -134,6 +135,24 @@ async def test_console_sign_in_sessions_csrf_and_totp(sirene_infra: InfraUrls) -
         detail = await client.get(saved.headers["location"])
         assert "ÜBUNG: Sturm" in detail.text
         assert "mode-exercise" in detail.text
+
+        # a target area pasted as GeoJSON narrows the audience; a broken one is explained
+        ring = [[12.3, 51.3], [12.4, 51.3], [12.4, 51.4], [12.3, 51.3]]
+        area = {"type": "Polygon", "coordinates": [ring]}
+        bad = await client.post(
+            "/console/alerts", data=form | {"csrf": csrf, "areas": '{"type": "Polygon"'}
+        )
+        assert bad.status_code == 422
+        assert "kein gültiges JSON" in bad.text
+        assert "{&#34;type&#34;: &#34;Polygon&#34;" in bad.text  # the input is kept, escaped
+        narrowed = await client.post(
+            "/console/alerts", data=form | {"csrf": csrf, "areas": json.dumps(area)}
+        )
+        assert narrowed.status_code == 303, narrowed.text
+        alert_id = narrowed.headers["location"].rsplit("/", 1)[1]
+        stored = (await client.get(f"/api/v1/alerts/{alert_id}", headers=admin)).json()
+        assert stored["audience"]["areas"] == [{"description": "Gebiet 1", "polygon": [ring]}]
+        assert "Gebiete: Gebiet 1" in (await client.get(narrowed.headers["location"])).text
 
         # an attachment uploaded in the console is listed on the draft
         uploaded = await client.post(

@@ -4,6 +4,7 @@ service token, and says so when the fanout refuses (another token) instead of sh
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 
 import httpx
@@ -66,8 +67,32 @@ async def test_the_estimate_is_asked_with_the_service_token(sirene_infra: InfraU
         assert 'id="estimate-total"' in shown.text
         assert "<strong>7</strong>" in shown.text
         assert seen[-1].headers["authorization"] == f"Bearer {TOKEN}"
-        assert seen[-1].url.params.get_list("topic") == ["warn", "verkehr"]
-        assert seen[-1].url.params["tenant"] == tenant
+        asked = json.loads(seen[-1].content)
+        assert seen[-1].method == "POST"
+        assert asked["tenant"] == tenant
+        assert asked["audience"]["topics"] == ["warn", "verkehr"]
+        assert asked["audience"]["areas"] == []
+        # a target area pasted as GeoJSON goes along; a broken one is explained, not sent
+        ring = [[12.3, 51.3], [12.4, 51.3], [12.4, 51.4], [12.3, 51.3]]
+        feature = {
+            "type": "Feature",
+            "properties": {"name": "Auwald"},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+        shown = await client.get(
+            "/console/estimate", params={"topics": "warn", "areas": json.dumps(feature)}
+        )
+        assert "<strong>7</strong>" in shown.text
+        assert json.loads(seen[-1].content)["audience"]["areas"] == [
+            {"description": "Auwald", "polygon": [ring]}
+        ]
+        asks = len(seen)
+        broken = await client.get(
+            "/console/estimate", params={"topics": "warn", "areas": '{"type": "Point"}'}
+        )
+        assert 'id="estimate-invalid"' in broken.text
+        assert "keine Fläche" in broken.text
+        assert len(seen) == asks
 
         accepted["token"] = "another-token-of-the-fanout"  # the two are configured apart
         refused = await client.get("/console/estimate", params={"topics": "warn"})

@@ -79,6 +79,9 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+RING = [[8.671, 50.108], [8.689, 50.108], [8.689, 50.113], [8.671, 50.108]]
+
+
 def _alert(**overrides: Any) -> dict[str, Any]:
     return {
         "status": "Exercise",
@@ -87,7 +90,11 @@ def _alert(**overrides: Any) -> dict[str, Any]:
         "certainty": "Likely",
         "category": "Met",
         "texts": {"de": TEXTS},
-        "audience": {"topics": ["gefahrenhinweise"], "districts": ["Altstadt"]},
+        "audience": {
+            "topics": ["gefahrenhinweise"],
+            "districts": ["Altstadt"],
+            "areas": [{"description": "Mainufer", "polygon": [RING]}],
+        },
         "duration_minutes": 120,
         "publish": True,
     } | overrides
@@ -143,6 +150,9 @@ async def test_publish_emits_exactly_one_alert_published(sirene_infra: InfraUrls
         assert event.lane is Lane.URGENT
         assert event.texts[Language.DE].voice.startswith("ÜBUNG: ")
         assert event.audience.districts == ["Altstadt"]
+        # the target area survives storage (polygons kept as JSON text on FerretDB)
+        assert [[list(p) for p in r] for r in event.audience.areas[0].polygon] == [RING]
+        assert alert["audience"]["areas"] == [{"description": "Mainufer", "polygon": [RING]}]
         assert event.expires - event.effective == timedelta(minutes=120)
         assert len(_published(reader, draft_id)) == 1
         assert not _published(reader, draft_id)[0].exercise

@@ -9,24 +9,22 @@ it, 401."""
 from __future__ import annotations
 
 import hmac
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sirene.runtime.errors import LanguageDep, message
-from sirene.schemas import Channel
-from sirene.schemas.common import ENTITY_ID_PATTERN
+from sirene.schemas import Audience, Channel
 
 from .repository import AudienceIndex, Recipient
 from .routing import routes_for
+from .service import Where
 
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
-_ID = re.compile(ENTITY_ID_PATTERN)
 
 
 def reachable(recipient: Recipient, *, everyone: bool, topics: list[str]) -> set[Channel]:
@@ -64,41 +62,41 @@ def service_token_check(token: SecretStr) -> Callable[..., Awaitable[None]]:
     return check
 
 
+class EstimateIn(BaseModel):
+    """What the publisher asks: the tenant and the audience of the alert being composed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=TENANT_PATTERN, description="Tenant id.")
+    audience: Audience = Field(description="Topics or everyone, districts, areas.")
+
+
 def estimate_router(index: AudienceIndex, *, chunk_size: int, token: SecretStr) -> APIRouter:
-    """`GET /api/v1/estimate?tenant=..&topic=..&district=..&everyone=true`, for callers with the
-    service token."""
+    """`POST /api/v1/estimate` with `{"tenant": …, "audience": {…}}` (the alert's `Audience`:
+    topics or everyone, districts, target areas), for callers with the service token."""
     router = APIRouter(
         prefix="/api/v1", tags=["estimate"], dependencies=[Depends(service_token_check(token))]
     )
 
-    @router.get("/estimate")
-    async def estimate(
-        tenant: Annotated[str, Query(pattern=TENANT_PATTERN)],
-        topic: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006 - FastAPI query list
-        district: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
-        everyone: bool = False,
-    ) -> dict[str, object]:
-        topics = [t for t in topic if _valid_id(t)]
-        districts = set(district)
+    @router.post("/estimate")
+    async def estimate(body: EstimateIn) -> dict[str, object]:
+        audience = body.audience
+        topics = list(audience.topics)
+        where = Where.of(audience)
         per_channel: Counter[str] = Counter()
         recipients = 0
-        if everyone or topics:
-            async for chunk in index.audience(
-                tenant, everyone=everyone, topics=topics, chunk_size=chunk_size
-            ):
-                for recipient in chunk:
-                    if districts and recipient.district not in districts:
-                        continue
-                    channels = reachable(recipient, everyone=everyone, topics=topics)
-                    recipients += bool(channels)
-                    per_channel.update(ch.value for ch in channels)
+        async for chunk in index.audience(
+            body.tenant, everyone=audience.everyone, topics=topics, chunk_size=chunk_size
+        ):
+            for recipient in chunk:
+                if where is not None and not where.admits(recipient.district, recipient.location):
+                    continue
+                channels = reachable(recipient, everyone=audience.everyone, topics=topics)
+                recipients += bool(channels)
+                per_channel.update(ch.value for ch in channels)
         return {
             "recipients": recipients,
             "channels": {ch.value: per_channel.get(ch.value, 0) for ch in Channel},
         }
 
     return router
-
-
-def _valid_id(value: str) -> bool:
-    return bool(_ID.fullmatch(value)) and len(value) <= 64

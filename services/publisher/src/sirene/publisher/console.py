@@ -28,12 +28,13 @@ from pydantic import ValidationError
 
 from sirene.runtime.errors import ConflictError, DomainError, InvalidInputError
 from sirene.runtime.http import IdPath
-from sirene.schemas import AlertStatus, Channel, Language, ReceiptStatus, utcnow
+from sirene.schemas import AlertStatus, Audience, Channel, Language, ReceiptStatus, utcnow
 
 from . import accounts, cap, i18n, report, service
 from .accounts import Principal
 from .alert_templates import TEMPLATES
 from .api import Context, ContextDep, attachment_response, report_csv_response
+from .areas import AreasField, areas_geojson
 from .errors import MESSAGES
 from .models import AlertIn, AlertUpdateIn, ProgressOut
 from .roles import Role
@@ -347,6 +348,7 @@ def _blank_form() -> dict[str, Any]:
         "texts": {"de": {}, "en": {}},
         "topics": "gefahrenhinweise",
         "districts": "",
+        "areas": "",
         "everyone": False,
         "effective": "",
     }
@@ -385,6 +387,7 @@ def _form_values(data: dict[str, str]) -> dict[str, Any]:
         "texts": texts,
         "topics": data.get("topics", ""),
         "districts": data.get("districts", ""),
+        "areas": data.get("areas", "").strip(),
         "everyone": data.get("everyone") == "on",
         "effective": data.get("effective", ""),
     }
@@ -407,6 +410,7 @@ def _body(form: dict[str, Any], *, publish: bool) -> dict[str, Any]:
             "everyone": form["everyone"],
             "topics": [] if form["everyone"] else _split(form["topics"]),
             "districts": _split(form["districts"]),
+            "areas": AreasField.model_validate({"areas": form["areas"]}).areas,
         },
         "effective": effective,
         "publish": publish,
@@ -679,6 +683,7 @@ def _edit_form(doc: dict[str, Any]) -> dict[str, Any]:
             "duration_minutes": body["duration_minutes"] or "",
             "topics": ", ".join(audience.get("topics") or []),
             "districts": ", ".join(audience.get("districts") or []),
+            "areas": areas_geojson(audience.get("areas") or []),
             "everyone": bool(audience.get("everyone")),
             "effective": effective.astimezone(LOCAL_TZ)
             .replace(tzinfo=None)
@@ -926,18 +931,23 @@ async def estimate_fragment(
     topics: str = "",
     districts: str = "",
     everyone: str = "",
+    areas: str = "",
 ) -> HTMLResponse:
-    params: list[tuple[str, str | int | float | bool | None]] = [("tenant", me.tenant)]
-    if everyone == "on":
-        params.append(("everyone", "true"))
-    params += [("topic", t) for t in _split(topics)]
-    params += [("district", d) for d in _split(districts)]
     estimate: dict[str, Any] | None = None
     if everyone == "on" or _split(topics):
         try:
-            response = await ctx.http.get(
+            audience = Audience(
+                everyone=everyone == "on",
+                topics=[] if everyone == "on" else _split(topics),
+                districts=_split(districts),
+                areas=AreasField.model_validate({"areas": areas}).areas,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            return _page(request, "_estimate.html", me, estimate={"invalid": _problems(exc)})
+        try:
+            response = await ctx.http.post(
                 f"{ctx.settings.fanout_url}/api/v1/estimate",
-                params=params,
+                json={"tenant": me.tenant, "audience": audience.model_dump(mode="json")},
                 headers={
                     "Authorization": f"Bearer {ctx.settings.estimate_token.get_secret_value()}"
                 },

@@ -202,6 +202,10 @@ DE: dict[str, str] = {
     "compose.everyone": "Alle Bürgerinnen und Bürger der Kommune",
     "compose.topics": "Themen (kommagetrennt)",
     "compose.districts": "Nur Ortsteile (kommagetrennt)",
+    "compose.areas": "Nur Gebiete (GeoJSON)",
+    "compose.areas_hint": "Polygon, MultiPolygon, Feature oder FeatureCollection, z. B. aus dem "
+    "GIS oder einer CAP-Datei; erreicht werden Bürgerinnen und Bürger, deren Adresspunkt im "
+    "Gebiet liegt (oder in einem der Ortsteile).",
     "compose.same_recipients": "Die Aktualisierung geht an genau die Empfänger der ursprünglichen "
     "Meldung.",
     "compose.effective": "Veröffentlichen am",
@@ -215,6 +219,7 @@ DE: dict[str, str] = {
     # live helpers
     "estimate.choose": "Wählen Sie Themen oder „Alle“, um die Zahl der Empfänger zu sehen.",
     "estimate.unavailable": "Empfängerschätzung gerade nicht verfügbar.",
+    "estimate.invalid": "Keine Schätzung – die Empfängerauswahl ist nicht gültig:",
     "estimate.total": "Geschätzt",
     "estimate.recipients": "Empfänger:",
     "sms.segments_one": "{n} SMS-Teil",
@@ -253,6 +258,7 @@ DE: dict[str, str] = {
     "alert.everyone": "Alle",
     "alert.topics": "Themen: {topics}",
     "alert.districts": "Ortsteile: {districts}",
+    "alert.areas": "Gebiete: {areas}",
     "alert.created": "Angelegt",
     "alert.approved": "Freigegeben",
     "alert.by": "{when} von {who}",
@@ -489,6 +495,10 @@ EN: dict[str, str] = {
     "compose.everyone": "All citizens of the municipality",
     "compose.topics": "Topics (comma-separated)",
     "compose.districts": "Only districts (comma-separated)",
+    "compose.areas": "Only areas (GeoJSON)",
+    "compose.areas_hint": "Polygon, MultiPolygon, Feature or FeatureCollection, e.g. from the GIS "
+    "or a CAP file; it reaches citizens whose address point lies in an area (or in one of the "
+    "districts).",
     "compose.same_recipients": "The update goes to exactly the recipients of the original alert.",
     "compose.effective": "Publish at",
     "compose.effective_hint": "– empty: now",
@@ -501,6 +511,7 @@ EN: dict[str, str] = {
     # live helpers
     "estimate.choose": "Choose topics or “everyone” to see the number of recipients.",
     "estimate.unavailable": "Recipient estimate currently unavailable.",
+    "estimate.invalid": "No estimate – the recipients are not valid:",
     "estimate.total": "Estimated",
     "estimate.recipients": "recipients:",
     "sms.segments_one": "{n} SMS segment",
@@ -538,6 +549,7 @@ EN: dict[str, str] = {
     "alert.everyone": "Everyone",
     "alert.topics": "Topics: {topics}",
     "alert.districts": "districts: {districts}",
+    "alert.areas": "areas: {areas}",
     "alert.created": "Created",
     "alert.approved": "Approved",
     "alert.by": "{when} by {who}",

@@ -9,10 +9,11 @@ update."""
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
@@ -25,6 +26,55 @@ from sirene.runtime.mongo import chunked
 
 _DUPLICATE_KEY = 11000
 KNOWN_ALERTS_CACHED = 10_000
+
+
+def pack_audience(audience: Document) -> Document:
+    """The stored form of an audience: target area polygons as JSON text, since FerretDB v1
+    refuses nested arrays."""
+    areas = audience.get("areas")
+    if not areas:
+        return audience
+    return {
+        **audience,
+        "areas": [
+            {
+                **a,
+                "polygon": a["polygon"]
+                if isinstance(a["polygon"], str)
+                else json.dumps(a["polygon"]),
+            }
+            for a in areas
+        ],
+    }
+
+
+def unpack_audience(audience: Document) -> Document:
+    """The audience as the `Audience` model reads it (idempotent)."""
+    areas = audience.get("areas")
+    if not areas:
+        return audience
+    return {
+        **audience,
+        "areas": [
+            {
+                **a,
+                "polygon": json.loads(a["polygon"])
+                if isinstance(a["polygon"], str)
+                else a["polygon"],
+            }
+            for a in areas
+        ],
+    }
+
+
+def _packed(doc: Document) -> Document:
+    return {**doc, "audience": pack_audience(doc["audience"])} if "audience" in doc else doc
+
+
+def _unpacked(doc: Document | None) -> Document | None:
+    if doc is None or "audience" not in doc:
+        return doc
+    return {**doc, "audience": unpack_audience(doc["audience"])}
 
 
 class Repository:
@@ -74,7 +124,7 @@ class Repository:
 
     async def insert_alert(self, doc: Document) -> None:
         """Stores a new alert (if published, its outbox is already pending)."""
-        await self.alerts.insert_one(doc)
+        await self.alerts.insert_one(_packed(doc))
 
     async def known_alerts(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (tenant, alert id) pairs name an alert of this publisher: from the cache, the
@@ -96,7 +146,7 @@ class Repository:
 
     async def get_alert(self, tenant: str, alert_id: str) -> Document | None:
         """The alert, if it belongs to the tenant."""
-        return await self.alerts.find_one({"tenant": tenant, "id": alert_id})
+        return _unpacked(await self.alerts.find_one({"tenant": tenant, "id": alert_id}))
 
     async def list_alerts(
         self, tenant: str, *, limit: int, before: datetime | None
@@ -106,17 +156,19 @@ class Repository:
         if before is not None:
             query["created_at"] = {"$lt": before}
         cursor = self.alerts.find(query).sort("created_at", DESCENDING).limit(limit)
-        return [doc async for doc in cursor]
+        return [cast(Document, _unpacked(doc)) async for doc in cursor]
 
     async def transition(
         self, tenant: str, alert_id: str, *, state: str, version: int, changes: Document
     ) -> Document | None:
         """Applies `changes` to the tenant's alert if it is still in `state` at `version`, in one
         single-document update (a pending outbox goes with it). None when it has moved on."""
-        return await self.alerts.find_one_and_update(
-            {"tenant": tenant, "id": alert_id, "state": state, "version": version},
-            {"$set": changes, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
+        return _unpacked(
+            await self.alerts.find_one_and_update(
+                {"tenant": tenant, "id": alert_id, "state": state, "version": version},
+                {"$set": _packed(changes), "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
         )
 
     async def due_scheduled(self, now: datetime, *, limit: int) -> list[Document]:
@@ -126,11 +178,11 @@ class Repository:
             .sort("effective", ASCENDING)
             .limit(limit)
         )
-        return [doc async for doc in cursor]
+        return [cast(Document, _unpacked(doc)) async for doc in cursor]
 
     async def mark(self, tenant: str, alert_id: str, changes: Document) -> None:
         """Sets fields on the tenant's alert (links such as `cancelled_by`)."""
-        await self.alerts.update_one({"tenant": tenant, "id": alert_id}, {"$set": changes})
+        await self.alerts.update_one({"tenant": tenant, "id": alert_id}, {"$set": _packed(changes)})
 
     async def store_file(
         self, file_id: str, filename: str, data: bytes, metadata: Document
@@ -150,20 +202,22 @@ class Repository:
         self, tenant: str, alert_id: str, entry: Document, *, max_count: int
     ) -> Document | None:
         """Adds an attachment entry to a draft with fewer than `max_count` attachments."""
-        return await self.alerts.find_one_and_update(
-            {
-                "tenant": tenant,
-                "id": alert_id,
-                "state": "draft",
-                f"attachments.{max_count - 1}": {"$exists": False},
-            },
-            {"$push": {"attachments": entry}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
+        return _unpacked(
+            await self.alerts.find_one_and_update(
+                {
+                    "tenant": tenant,
+                    "id": alert_id,
+                    "state": "draft",
+                    f"attachments.{max_count - 1}": {"$exists": False},
+                },
+                {"$push": {"attachments": entry}, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
         )
 
     async def alert_with_attachment(self, file_id: str) -> Document | None:
         """The alert an attachment belongs to."""
-        return await self.alerts.find_one({"attachments.id": file_id})
+        return _unpacked(await self.alerts.find_one({"attachments.id": file_id}))
 
     # --- staff, tenant settings, audit ------------------------------------------------------
 

@@ -41,7 +41,7 @@ from .accounts import Principal, TenantPolicy, audit_entry, require, verify_totp
 from .alert_templates import cancel_texts
 from .errors import ForbiddenError
 from .models import AlertIn, AlertUpdateIn, ChannelProgress, ProgressOut
-from .repository import Repository
+from .repository import Repository, unpack_audience
 from .roles import Role
 from .sms import sms_length
 
@@ -602,7 +602,7 @@ async def cancel_alert(
         certainty=Certainty(doc["certainty"]),
         category=doc["category"],
         texts=texts or {Language(k): ChannelTexts.model_validate(v) for k, v in prefilled.items()},
-        audience=Audience.model_validate(doc["audience"]),
+        audience=Audience.model_validate(unpack_audience(doc["audience"])),
         duration_minutes=CANCEL_DURATION_MINUTES,
         publish=True,
     )
@@ -648,7 +648,7 @@ async def update_alert(
         category=doc["category"],
         headline=body.headline,
         texts=body.texts,
-        audience=Audience.model_validate(doc["audience"]),
+        audience=Audience.model_validate(unpack_audience(doc["audience"])),
         expires=body.expires,
         duration_minutes=body.duration_minutes,
         publish=body.publish,
@@ -718,7 +718,7 @@ def alert_event(doc: Document) -> tuple[str, AlertPublished]:
         category=doc["category"],
         lane=Lane(doc["lane"]),
         texts=texts,
-        audience=Audience.model_validate(doc["audience"]),
+        audience=Audience.model_validate(unpack_audience(doc["audience"])),
         effective=doc["effective"],
         expires=doc["expires"],
         published_at=doc["published_at"],
