@@ -112,13 +112,14 @@ class Mailer:
     async def send(self, *, tenant: str, mail: VerificationMail) -> None:
         s = self.settings
         message = build_verification(mail, sender=s.sender_for(tenant))
+        password = s.smtp_password.get_secret_value() if s.smtp_password else ""
         try:
             await aiosmtplib.send(
                 message,
                 hostname=s.smtp_host,
                 port=s.smtp_port,
-                username=s.smtp_username if s.smtp_password else None,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                username=s.smtp_username if s.smtp_username and password else None,
+                password=password if s.smtp_username and password else None,
                 use_tls=s.smtp_tls,
                 start_tls=s.smtp_starttls,
                 timeout=s.smtp_timeout_s,
