@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from sirene.devstack.channel_testing import sim_state
+from sirene.devstack.channel_testing import sim_faults, sim_state
 from sirene.devstack.testing import InfraUrls, TopicReader
 from sirene.provider_sim.app import ProviderSimulator
 from sirene.schemas import CITIZEN_PROFILE, CitizenProfile, profile_key
@@ -221,8 +221,10 @@ async def test_a_new_request_invalidates_the_earlier_link_and_english_works(
     first, second = new_address(), new_address()
     async with serve_subs() as subs, subs.client() as client:
         citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        await eventually(lambda: _sent(client, subs, citizen), what="the profile to go out")
         patched = await client.patch("/api/v1/portal/me", json={"language": "en"}, headers=session)
         assert patched.status_code == 200, patched.text
+        assert patched.json()["language"] == "en"
 
         assert (await ask(client, session, first)).status_code == 202
         (link_a,) = await links_in(simulator, first, 1)
@@ -235,7 +237,11 @@ async def test_a_new_request_invalidates_the_earlier_link_and_english_works(
         (link_c,) = await links_in(simulator, second, 1)
 
         message = (await mailbox(simulator, second))[0]
-        assert message["subject"].startswith("Please confirm your e-mail address")
+        assert message["subject"].startswith("Please confirm your e-mail address"), (
+            message,
+            await me(client, session),
+            await mailbox(simulator, first),
+        )
         assert link_c.endswith("&lang=en")
 
         for stale in (link_a, link_b):
@@ -393,3 +399,31 @@ async def test_a_link_works_only_for_its_own_municipality(
         assert (await confirm(client, link)).status_code == 200
         staff_view = await client.get(f"/api/v1/citizens/{citizen}", headers=subs.staff)
         assert staff_view.json()["contacts"]["email"]["active"] is True
+
+
+async def test_a_refused_mail_stores_nothing_and_erasure_forgets_the_link(
+    serve_subs: ServeSubs, simulator: ProviderSimulator
+) -> None:
+    refused_address, address = f"refused.{new_address()}", new_address()
+    async with serve_subs() as subs, subs.client() as client:
+        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        before = await me(client, session)
+        rule = {"pattern": "^refused\\.", "code": 550, "services": ["email"]}
+        async with sim_faults(simulator, number_errors=[rule]):
+            failed = await ask(client, session, refused_address)
+        assert failed.status_code == 502, failed.text
+        assert "nicht zugestellt" in failed.json()["detail"]
+        after = await me(client, session)
+        assert after["version"] == before["version"]
+        assert after["contacts"]["email"] is None
+        assert not await subs.redis.exists(f"{EMAIL_LINK_OF_PREFIX}{subs.tenant}:{citizen}")
+
+        assert (await ask(client, session, address)).status_code == 202
+        (link,) = await links_in(simulator, address, 1)
+        index = f"{EMAIL_LINK_OF_PREFIX}{subs.tenant}:{citizen}"
+        link_key = await subs.redis.get(index)
+        assert link_key is not None
+        erased = await client.delete("/api/v1/portal/me", headers=session)
+        assert erased.status_code in (202, 204)
+        assert not await subs.redis.exists(index, link_key)
+        assert (await confirm(client, link)).status_code == 410

@@ -219,9 +219,11 @@ class EmailLinks:
             await self.redis.delete(_text(earlier))
         return token
 
-    async def drop(self, token: str) -> None:
+    async def drop(self, token: str, link: EmailLink) -> None:
         """Forgets a link that never went out (the e-mail could not be sent)."""
-        await self.redis.delete(self._key(token))
+        key = self._key(token)
+        await self.redis.delete(key)
+        await self.redis.eval(_DELETE_IF_EQUAL, 1, self._index(link.tenant, link.citizen_id), key)
 
     @staticmethod
     def _link(raw: bytes | str) -> EmailLink:

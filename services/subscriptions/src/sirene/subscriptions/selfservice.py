@@ -694,16 +694,14 @@ class SelfService:
             email_scopes(self.settings.limits, tenant=tenant, ip=ip, email=address)
         )
         language = Language(doc["language"])
-        token = await self.links.create(
-            EmailLink(
-                tenant=tenant,
-                citizen_id=citizen_id,
-                email_hash=_email_hash(address),
-                topics=chosen,
-                language=language.value,
-            ),
-            ttl_s=self.settings.email_link_ttl_s,
+        link = EmailLink(
+            tenant=tenant,
+            citizen_id=citizen_id,
+            email_hash=_email_hash(address),
+            topics=chosen,
+            language=language.value,
         )
+        token = await self.links.create(link, ttl_s=self.settings.email_link_ttl_s)
         try:
             await self.mailer.send(
                 tenant=tenant,
@@ -716,7 +714,7 @@ class SelfService:
                 ),
             )
         except MailError:
-            await self.links.drop(token)
+            await self.links.drop(token, link)
             raise UpstreamError("send_failed") from None
 
         async def change(current: Document) -> Document | None:
@@ -741,7 +739,7 @@ class SelfService:
                 kind="email_unverified",
             )
         except DomainError:
-            await self.links.drop(token)
+            await self.links.drop(token, link)
             raise
         metrics.VERIFICATIONS.labels(event="sent_email").inc()
         log.info("e-mail verification sent", extra={"to": mask(address)})
