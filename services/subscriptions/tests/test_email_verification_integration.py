@@ -55,6 +55,17 @@ async def links_in(sim: ProviderSimulator, address: str, count: int) -> list[str
     return links
 
 
+async def registered(
+    subs: Subs, client: httpx.AsyncClient, sim: ProviderSimulator
+) -> tuple[str, dict[str, str]]:
+    """A citizen registered by SMS code, once their first profile went out: these tests are
+    about links, not about a change racing the relay's "sent" mark (once, on FerretDB, an
+    e-mail change right after registration was seen to be lost; not reproduced since)."""
+    citizen, session = await _self_registered(subs, client, sim, new_mobile())
+    await eventually(lambda: _sent(client, subs, citizen), what="the first profile to go out")
+    return citizen, session
+
+
 def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
@@ -100,7 +111,7 @@ async def test_the_link_activates_the_address_and_the_next_profile_carries_it(
         serve_subs() as subs,
         subs.client() as client,
     ):
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        citizen, session = await registered(subs, client, simulator)
         asked = await ask(client, session, address)
         assert asked.status_code == 202, asked.text
         assert asked.json()["state"] == "sent"
@@ -184,7 +195,7 @@ async def test_an_expired_link_changes_nothing(
 ) -> None:
     address = new_address()
     async with serve_subs() as subs, subs.client() as client:
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        citizen, session = await registered(subs, client, simulator)
         assert (await ask(client, session, address)).status_code == 202
         (link,) = await links_in(simulator, address, 1)
         before = await me(client, session)
@@ -220,8 +231,7 @@ async def test_a_new_request_invalidates_the_earlier_link_and_english_works(
 ) -> None:
     first, second = new_address(), new_address()
     async with serve_subs() as subs, subs.client() as client:
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
-        await eventually(lambda: _sent(client, subs, citizen), what="the profile to go out")
+        citizen, session = await registered(subs, client, simulator)
         patched = await client.patch("/api/v1/portal/me", json={"language": "en"}, headers=session)
         assert patched.status_code == 200, patched.text
         assert patched.json()["language"] == "en"
@@ -283,7 +293,7 @@ async def test_the_portal_form_sends_the_link_without_javascript(
 ) -> None:
     address = new_address()
     async with serve_subs() as subs, subs.client() as client:
-        _, session = await _self_registered(subs, client, simulator, new_mobile())
+        _, session = await registered(subs, client, simulator)
         client.cookies.set("sirene_session", session["Authorization"].removeprefix("Bearer "))
         account = await client.get(f"/portal/{subs.tenant}/konto")
         assert account.status_code == 200
@@ -317,7 +327,7 @@ async def test_abuse_limits_answer_429_before_anything_is_sent(
     limits = RateLimits(ip=Limit(count=4, window_s=3600), email=Limit(count=2, window_s=3600))
     async with serve_subs(limits=limits) as subs, subs.client() as client:
         # the registration is the first request from this address (ip 1/4)
-        _, session = await _self_registered(subs, client, simulator, new_mobile())
+        _, session = await registered(subs, client, simulator)
         for _ in range(2):
             assert (await ask(client, session, address)).status_code == 202
         per_address = await ask(client, session, address)
@@ -353,7 +363,7 @@ async def test_bad_input_is_refused_with_a_reason_and_stores_nothing(
     if body["email"] == "NEW":
         body = {**body, "email": new_address()}
     async with serve_subs() as subs, subs.client() as client:
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        citizen, session = await registered(subs, client, simulator)
         before = await me(client, session)
         refused = await client.put("/api/v1/portal/me/email", json=body, headers=session)
         assert refused.status_code == 422, refused.text
@@ -375,7 +385,7 @@ async def test_a_link_works_only_for_its_own_municipality(
     async with serve_subs(tenants=2) as subs, subs.client() as client:
         other_tenant, other_token = next(iter(subs.others.items()))
         other_staff = {"Authorization": f"Bearer {other_token}"}
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        citizen, session = await registered(subs, client, simulator)
         assert (await ask(client, session, address)).status_code == 202
         (link,) = await links_in(simulator, address, 1)
         token = token_of(link)
@@ -406,7 +416,7 @@ async def test_a_refused_mail_stores_nothing_and_erasure_forgets_the_link(
 ) -> None:
     refused_address, address = f"refused.{new_address()}", new_address()
     async with serve_subs() as subs, subs.client() as client:
-        citizen, session = await _self_registered(subs, client, simulator, new_mobile())
+        citizen, session = await registered(subs, client, simulator)
         before = await me(client, session)
         rule = {"pattern": "^refused\\.", "code": 550, "services": ["email"]}
         async with sim_faults(simulator, number_errors=[rule]):
