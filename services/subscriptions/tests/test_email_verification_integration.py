@@ -77,9 +77,20 @@ async def me(client: httpx.AsyncClient, session: dict[str, str]) -> dict[str, An
     return result
 
 
+async def settle(client: httpx.AsyncClient, session: dict[str, str]) -> None:
+    """Waits until the citizen's last change went out as a profile, so that the next change
+    does not race the relay's "sent" mark (see `registered`)."""
+
+    async def sent() -> bool:
+        return bool((await me(client, session))["profile_state"] == "sent")
+
+    await eventually(sent, what="the profile to go out")
+
+
 async def ask(
     client: httpx.AsyncClient, session: dict[str, str], address: str, **extra: Any
 ) -> httpx.Response:
+    await settle(client, session)
     return await client.put(
         "/api/v1/portal/me/email", json={"email": address, **extra}, headers=session
     )
@@ -141,6 +152,7 @@ async def test_the_link_activates_the_address_and_the_next_profile_carries_it(
         assert (await me(client, session))["contacts"]["email"]["active"] is False
         assert await email_consents(client, subs, citizen) == []
 
+        await settle(client, session)
         done = await confirm(client, link)
         assert done.status_code == 200, done.text
         assert "ist bestätigt" in done.text
@@ -270,6 +282,7 @@ async def test_a_new_request_invalidates_the_earlier_link_and_english_works(
         assert page.status_code == 200
         assert 'lang="en"' in page.text
         assert "Yes, confirm e-mail address" in page.text
+        await settle(client, session)
         done = await confirm(client, link_c)
         assert done.status_code == 200
         assert "Your e-mail address is confirmed" in done.text
@@ -306,6 +319,7 @@ async def test_the_portal_form_sends_the_link_without_javascript(
         assert "Bestätigungslink an e***@example.org gesendet" in sent.text
         assert "nicht bestätigt" in sent.text
         (link,) = await links_in(simulator, address, 1)
+        await settle(client, session)
         assert (await confirm(client, link)).status_code == 200
         state = await me(client, session)
         assert state["subscriptions"] == {
@@ -406,6 +420,7 @@ async def test_a_link_works_only_for_its_own_municipality(
         assert citizen not in listed.text
 
         # under its own address the link still works, and the staff see the result
+        await settle(client, session)
         assert (await confirm(client, link)).status_code == 200
         staff_view = await client.get(f"/api/v1/citizens/{citizen}", headers=subs.staff)
         assert staff_view.json()["contacts"]["email"]["active"] is True
@@ -433,7 +448,43 @@ async def test_a_refused_mail_stores_nothing_and_erasure_forgets_the_link(
         index = f"{EMAIL_LINK_OF_PREFIX}{subs.tenant}:{citizen}"
         link_key = await subs.redis.get(index)
         assert link_key is not None
+        await settle(client, session)
         erased = await client.delete("/api/v1/portal/me", headers=session)
         assert erased.status_code in (202, 204)
         assert not await subs.redis.exists(index, link_key)
         assert (await confirm(client, link)).status_code == 410
+
+
+async def test_removing_the_address_stops_e_mail_and_the_pending_link(
+    serve_subs: ServeSubs, simulator: ProviderSimulator
+) -> None:
+    address, pending = new_address(), new_address()
+    async with serve_subs() as subs, subs.client() as client:
+        citizen, session = await registered(subs, client, simulator)
+        assert (await ask(client, session, address)).status_code == 202
+        (link,) = await links_in(simulator, address, 1)
+        await settle(client, session)
+        assert (await confirm(client, link)).status_code == 200
+
+        client.cookies.set("sirene_session", session["Authorization"].removeprefix("Bearer "))
+        account = await client.get(f"/portal/{subs.tenant}/konto")
+        assert "E-Mail-Adresse entfernen" in account.text
+        await settle(client, session)
+        removed = await client.post(f"/portal/{subs.tenant}/konto/email/entfernen")
+        assert removed.status_code == 200
+        assert "wurde entfernt" in removed.text
+        state = await me(client, session)
+        assert state["contacts"]["email"] is None
+        assert state["subscriptions"] == {"gefahrenhinweise": ["sms"]}
+        actions = [(c["action"], c["scope"]) for c in await email_consents(client, subs, citizen)]
+        assert actions == [("granted", "channel:email"), ("withdrawn", "channel:email")]
+
+        # a pending address removed by API: its link no longer confirms anything
+        assert (await ask(client, session, pending)).status_code == 202
+        (pending_link,) = await links_in(simulator, pending, 1)
+        await settle(client, session)
+        gone = await client.delete("/api/v1/portal/me/email", headers=session)
+        assert gone.status_code == 200, gone.text
+        assert gone.json()["contacts"]["email"] is None
+        assert (await confirm(client, pending_link)).status_code == 410
+        assert (await me(client, session))["contacts"]["email"] is None

@@ -334,6 +334,15 @@ async def change_email(
     )
 
 
+@portal_api.delete("/me/email")
+async def remove_email(session: CitizenDep, ctx: ContextDep) -> CitizenOut:
+    """Removes the citizen's e-mail address and the e-mail channel from every topic (a pending
+    confirmation link stops working)."""
+    tenant, citizen_id = session
+    doc = await ctx.selfservice.remove_email(tenant=tenant, citizen_id=citizen_id)
+    return CitizenOut.model_validate(service.citizen_view(doc))
+
+
 @portal_api.post("/email-confirmations")
 async def confirm_email(
     body: EmailConfirmIn, request: Request, ctx: ContextDep

@@ -160,6 +160,11 @@ T: dict[str, tuple[str, str]] = {
         "Your e-mail address is confirmed. You now receive messages by e-mail too.",
     ),
     "to_account": ("Zu Ihrer Anmeldung", "To your registration"),
+    "email_remove": ("E-Mail-Adresse entfernen", "Remove e-mail address"),
+    "email_removed": (
+        "Ihre E-Mail-Adresse wurde entfernt; Sie erhalten keine E-Mails mehr.",
+        "Your e-mail address was removed; you will no longer receive e-mails.",
+    ),
     "errors": ("Bitte prüfen Sie Ihre Angaben:", "Please check your entries:"),
     "invalid": ("Ungültige Angabe.", "Invalid entry."),
     "none": ("keine", "none"),
@@ -558,6 +563,12 @@ async def account_page(
         else ""
     )
     followed = set(subs) or {tp["id"] for tp in topics if tp.get("warnings")}
+    email_remove = (
+        f'<form method="post" action="{base}/email/entfernen">'
+        f'<button type="submit">{t("email_remove", lang)}</button></form>'
+        if email_point
+        else ""
+    )
     body = f"""{_errors(errors, lang)}{note_html}
 <table><caption>{t("contacts", lang)}</caption>{"".join(rows)}</table>
 <h2>{t("choose_h", lang)}</h2>
@@ -575,7 +586,7 @@ async def account_page(
 {_topic_boxes(topics, lang, "email_topics", followed)}</fieldset>
 <button type="submit">{t("email_send", lang)}</button>
 </form>
-<h2>{t("settings_h", lang)}</h2>
+{email_remove}<h2>{t("settings_h", lang)}</h2>
 <form method="post" action="{base}/einstellungen">
 {_language_select(lang, doc["language"], "settings-language")}
 <label for="settings-district">{t("district", lang)}</label>
@@ -687,6 +698,21 @@ async def email_form(request: Request, tenant: str) -> Response:
         hours = str(max(1, ctx.settings.email_link_ttl_s // 3600))
         note = T["email_sent"][lang == "en"].format(to=mask(address), hours=hours)
     return await account_page(request, tenant, note=note)
+
+
+@portal_router.post("/portal/{tenant}/konto/email/entfernen", response_model=None)
+async def email_remove_form(request: Request, tenant: str) -> Response:
+    """Removes the e-mail address."""
+    ctx = _ctx(request)
+    lang = lang_of(request)
+    session = await _session(request, tenant)
+    if session is None:
+        return _redirect(f"/portal/{quote(tenant)}")
+    try:
+        await ctx.selfservice.remove_email(tenant=tenant, citizen_id=session[1])
+    except DomainError as exc:
+        return await account_page(request, tenant, errors=_messages(exc, lang), status=_status(exc))
+    return await account_page(request, tenant, note=T["email_removed"][lang == "en"])
 
 
 @portal_router.get("/portal/{tenant}/email/bestaetigen", response_class=HTMLResponse)

@@ -834,6 +834,47 @@ class SelfService:
         log.info("e-mail address verified", extra={"topics": len(topics)})
         return doc
 
+    async def remove_email(self, *, tenant: str, citizen_id: str) -> Document:
+        """Removes the citizen's e-mail address (verified or pending) and the e-mail channel
+        from every topic; a pending link stops working."""
+        removed: Document = {}
+
+        async def change(doc: Document) -> Document | None:
+            point = doc["contacts"].get("email")
+            if not point:
+                return None
+            removed.update(point)
+            subscriptions = {
+                topic: [c for c in channels if c != "email"]
+                for topic, channels in doc.get("subscriptions", {}).items()
+            }
+            return {
+                "contacts.email": None,
+                "subscriptions": {t: chs for t, chs in subscriptions.items() if chs},
+            }
+
+        doc = await _change_citizen(
+            repo=self.repo,
+            wake=self.wake,
+            tenant=tenant,
+            citizen_id=citizen_id,
+            change=change,
+            kind="email_removed",
+        )
+        await self.links.forget_citizen(tenant=tenant, citizen_id=citizen_id)
+        if removed.get("active"):
+            await self.consent_record(
+                tenant=tenant,
+                citizen_id=citizen_id,
+                action="withdrawn",
+                scope="channel:email",
+                channel="email",
+                by="self",
+                topics=list(doc.get("subscriptions", {})),
+                text="E-Mail-Adresse entfernt",
+            )
+        return doc
+
     async def _add_email_channel(
         self, tenant: str, citizen_id: str, topics: Sequence[str], *, kind: str
     ) -> Document:
