@@ -254,6 +254,8 @@ async def test_a_new_request_invalidates_the_earlier_link_and_english_works(
         assert (await ask(client, session, first)).status_code == 202
         link_b, _ = await links_in(simulator, first, 2)
         assert link_b != link_a
+        assert (await confirm_page(client, link_a)).status_code == 410
+        assert (await confirm_page(client, link_b)).status_code == 200
         # a different address: the second link stops working too
         assert (await ask(client, session, second)).status_code == 202
         (link_c,) = await links_in(simulator, second, 1)
