@@ -490,3 +490,36 @@ async def test_removing_the_address_stops_e_mail_and_the_pending_link(
         assert gone.json()["contacts"]["email"] is None
         assert (await confirm(client, pending_link)).status_code == 410
         assert (await me(client, session))["contacts"]["email"] is None
+
+
+async def test_after_unsubscribing_the_same_address_needs_a_new_confirmation(
+    serve_subs: ServeSubs, simulator: ProviderSimulator
+) -> None:
+    address = new_address()
+    async with serve_subs() as subs, subs.client() as client:
+        _, session = await registered(subs, client, simulator)
+        assert (await ask(client, session, address)).status_code == 202
+        (link,) = await links_in(simulator, address, 1)
+        await settle(client, session)
+        assert (await confirm(client, link)).status_code == 200
+
+        export = (await client.get("/api/v1/portal/me/export", headers=session)).json()
+        unsubscribe = urlsplit(export["email_unsubscribe_url"])
+        await settle(client, session)
+        done = await client.post(f"{unsubscribe.path}?{unsubscribe.query}")
+        assert done.status_code == 200, done.text
+        assert (await me(client, session))["contacts"]["email"]["deactivated_reason"] == (
+            "unsubscribed"
+        )
+
+        again = await ask(client, session, address)
+        assert again.json()["state"] == "sent", "an unsubscribed address is confirmed anew"
+        assert (await me(client, session))["contacts"]["email"] == {
+            "address": address,
+            "active": False,
+            "deactivated_reason": "unverified",
+        }
+        newest, _ = await links_in(simulator, address, 2)
+        await settle(client, session)
+        assert (await confirm(client, newest)).status_code == 200
+        assert (await me(client, session))["contacts"]["email"]["active"] is True

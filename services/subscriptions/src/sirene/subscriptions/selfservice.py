@@ -677,7 +677,7 @@ class SelfService:
             chosen = [t["id"] for t in await self.public_topics(tenant, topics, ("body", "topics"))]
         if point.get("active") and _email_hash(point["address"]) == _email_hash(address):
             # verified already: add the channel to the chosen topics, nothing to confirm
-            if topics is not None:
+            if chosen and topics is not None:
                 await self._add_email_channel(tenant, citizen_id, chosen, kind="self_email")
                 await self.consent_record(
                     tenant=tenant,
@@ -719,8 +719,11 @@ class SelfService:
 
         async def change(current: Document) -> Document | None:
             stored = current["contacts"].get("email") or {}
-            if stored.get("address") == address and not stored.get("active"):
-                return None
+            if (
+                stored.get("address") == address
+                and stored.get("deactivated_reason") == "unverified"
+            ):
+                return None  # asked again for the pending address: only the link is new
             return {
                 "contacts.email": {
                     "address": address,
