@@ -1,8 +1,9 @@
 """Subscriptions end to end, every service as its own process: an SMS "STOP" from a simulated
 phone (signed inbound webhook at channel-sms → sms.inbound → subscriptions → citizen.profile →
 fanout) means the next alert skips that citizen; an erased citizen is gone from the audience;
-and a citizen registers through the portal in headless Chromium — with JavaScript switched
-off, because the core flow must work without it."""
+a citizen registers through the portal in headless Chromium — with JavaScript switched
+off, because the core flow must work without it — and adds an e-mail address, confirmed by the
+mailed link, after which the next alert reaches that mailbox through channel-email."""
 
 from __future__ import annotations
 
@@ -154,7 +155,62 @@ def test_a_citizen_registers_through_the_portal_without_javascript(
     assert found["subscriptions"] == {TOPIC: ["sms"]}
 
 
-def _register_in_the_browser(browser: Browser, subs: str, sim: str, number: str) -> None:
+def test_a_citizen_confirms_an_e_mail_address_and_the_next_alert_arrives_by_e_mail(
+    platform: dict[str, str],
+) -> None:
+    subs, sim = platform["subscriptions"], platform["provider-sim"]
+    number, address = _new_mobile(), f"e2e.{uuid.uuid4().hex[:10]}@example.org"
+    with chromium() as browser:
+        _register_in_the_browser(browser, subs, sim, number, email=address)
+
+    found = _find_citizen(subs, number)
+    assert found is not None
+    assert found["contacts"]["email"] == {
+        "address": address,
+        "active": True,
+        "deactivated_reason": None,
+    }
+    assert found["subscriptions"] == {TOPIC: ["sms", "email"]}
+    demo.wait_until_routable(subs, platform["fanout"])
+    marker = uuid.uuid4().hex[:8]
+    _publish_and_wait(platform, marker)
+
+    def alert_mail() -> list[dict[str, Any]]:
+        return [m for m in _mailbox(sim, address) if marker in m["subject"]]
+
+    (mail,) = _until(alert_mail, "the alert e-mail")
+    assert mail["list_unsubscribe"], "the alert e-mail carries its one-click unsubscribe link"
+
+
+def _mailbox(sim: str, address: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{sim}/sim/mailboxes/{address}", timeout=10)
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return messages
+
+
+def _confirm_email_in_the_browser(page: Any, subs: str, sim: str, address: str) -> None:
+    """On the account page: enter the address, open the mailed link, press the button."""
+    page.get_by_label("E-Mail-Adresse", exact=True).fill(address)
+    page.get_by_role("button", name="Bestätigungslink senden").click()
+    page.get_by_role("status").filter(has_text="Bestätigungslink an").wait_for()
+
+    def link() -> str | None:
+        for message in _mailbox(sim, address):
+            found = re.search(r"https?://\S+/email/bestaetigen\?token=[\w-]+", message["text"])
+            if found:
+                return found.group(0)
+        return None
+
+    page.goto(_until(link, "the verification e-mail"))
+    page.get_by_role("heading", name="E-Mail-Adresse bestätigen").wait_for()
+    page.get_by_role("button", name="Ja, E-Mail-Adresse bestätigen").click()
+    page.get_by_role("status").filter(has_text="Ihre E-Mail-Adresse ist bestätigt").wait_for()
+
+
+def _register_in_the_browser(
+    browser: Browser, subs: str, sim: str, number: str, *, email: str | None = None
+) -> None:
     context = browser.new_context(locale="de-DE", java_script_enabled=False)
     context.set_default_timeout(20_000)
     try:
@@ -185,6 +241,9 @@ def _register_in_the_browser(browser: Browser, subs: str, sim: str, number: str)
         page.get_by_label("Verkehr: SMS (Handy)").uncheck()
         page.get_by_role("button", name="Speichern").first.click()
         page.get_by_role("status").filter(has_text="Gespeichert.").wait_for()
+        if email is not None:
+            _confirm_email_in_the_browser(page, subs, sim, email)
+            page.goto(f"{subs}/portal/{demo.TENANT}/konto")
         # English is available
         page.goto(f"{subs}/portal/{demo.TENANT}/konto?lang=en")
         page.get_by_role("heading", name="Your registration").wait_for()

@@ -89,6 +89,7 @@ def serve_subs(sirene_infra: InfraUrls, simulator: ProviderSimulator) -> ServeSu
             http_port=port,
             public_url=f"http://127.0.0.1:{port}",
             twilio_api_url=simulator.http_url,
+            smtp_port=simulator.smtp_port,
             api_tokens={t: SecretStr(v) for t, v in tokens.items()},
             relay_poll_interval_s=1.0,
             **overrides,

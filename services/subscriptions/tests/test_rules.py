@@ -183,6 +183,9 @@ def test_settings_refuse_placeholder_tokens_in_production() -> None:
         twilio_auth_token=SecretStr("t" * 32),
         link_secret=SecretStr("s" * 40),
         public_url="https://buerger.musterstadt.de",
+        smtp_host="mail.musterstadt.de",
+        smtp_port=587,
+        mail_from="Stadt Musterstadt <buergerinfo@musterstadt.de>",
     )
     assert ok.http_port == 8002
 

@@ -3,14 +3,24 @@ unsubscribe links, TwiML of the calls, and the portal pages (rendered without in
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 
 from sirene.runtime.errors import NotFoundError
+from sirene.schemas import Language
 from sirene.subscriptions.app import create_app
-from sirene.subscriptions.ratelimit import Scope, counter_key, number_prefix, registration_scopes
+from sirene.subscriptions.mailer import VerificationMail, build_verification
+from sirene.subscriptions.ratelimit import (
+    Scope,
+    counter_key,
+    email_scopes,
+    number_prefix,
+    registration_scopes,
+)
 from sirene.subscriptions.selfservice import SelfService, classify_inbound
 from sirene.subscriptions.settings import Limit, RateLimits, SubscriptionsSettings
 from sirene.subscriptions.telephony import code_twiml, consent_question_twiml
@@ -65,6 +75,8 @@ def _selfservice(**overrides: Any) -> SelfService:
         codes=None,  # type: ignore[arg-type]
         limiter=None,  # type: ignore[arg-type]
         telephony=None,  # type: ignore[arg-type]
+        links=None,  # type: ignore[arg-type]
+        mailer=None,  # type: ignore[arg-type]
     )
 
 
@@ -137,3 +149,80 @@ async def test_portal_pages_show_no_free_text_from_the_url() -> None:
         assert 'lang="en"' in english.text
         assert "Enter the code" in english.text
         assert english.cookies.get("sirene_lang") == "en"
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    assert isinstance(text, EmailMessage)
+    assert isinstance(html, EmailMessage)
+    return text.get_content(), html.get_content()
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "valid"),
+    [
+        (Language.DE, "Bitte bestätigen Sie Ihre E-Mail-Adresse – Musterstadt", "24 Stunden"),
+        (Language.EN, "Please confirm your e-mail address – Musterstadt", "24 hours"),
+    ],
+)
+def test_verification_mail_has_text_and_html_in_the_citizens_language(
+    language: Language, subject: str, valid: str
+) -> None:
+    link = "https://buerger.example/portal/musterstadt/email/bestaetigen?token=abc&lang=en"
+    message = build_verification(
+        VerificationMail(
+            to="erika@example.org",
+            link=link,
+            tenant_name="Musterstadt",
+            language=language,
+            valid_hours=24,
+        ),
+        sender="Stadt Musterstadt <info@musterstadt.example>",
+    )
+    assert message["Subject"] == subject
+    assert message["To"] == "erika@example.org"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Message-ID"].endswith("@musterstadt.example>")
+    text, html = _parts(message)
+    assert link in text
+    assert valid in text
+    assert (
+        'href="https://buerger.example/portal/musterstadt/email/bestaetigen?token=abc&amp;' in html
+    )
+    assert f'lang="{language.value}"' in html
+
+
+def test_email_limits_count_the_address_case_insensitively_and_never_hold_it() -> None:
+    limits = RateLimits()
+    scopes = email_scopes(limits, tenant="t", ip="10.0.0.1", email="Erika@Example.org")
+    assert [s.name for s in scopes] == ["ip", "email", "tenant"]
+    assert scopes[1].limit == limits.email
+    same = email_scopes(limits, tenant="t", ip="10.0.0.1", email="erika@example.org")
+    assert counter_key("ns", scopes[1], 0.0) == counter_key("ns", same[1], 0.0)
+    assert "erika" not in counter_key("ns", scopes[1], 0.0).lower()
+
+
+def test_production_refuses_the_smtp_sink_and_a_placeholder_sender() -> None:
+    problems = " ".join(SubscriptionsSettings().production_problems())
+    assert "SMTP sink" in problems
+    assert "mail_from" in problems
+    real = SubscriptionsSettings(
+        smtp_host="mail.musterstadt.example",
+        smtp_port=587,
+        mail_from="Stadt Musterstadt <info@musterstadt.example>",
+    )
+    assert "smtp" not in " ".join(real.production_problems()).lower()
+    with pytest.raises(ValueError, match="mailbox"):
+        SubscriptionsSettings(tenant_senders={"musterstadt": "kein Absender"})
+
+
+async def test_the_confirm_page_of_an_unknown_link_changes_nothing_and_says_why() -> None:
+    app = create_app(SubscriptionsSettings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        unknown = await client.get("/portal/nirgendwo/email/bestaetigen", params={"token": "x"})
+        assert unknown.status_code == 404
+        assert "nicht bekannt" in unknown.text

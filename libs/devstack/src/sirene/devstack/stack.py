@@ -578,6 +578,7 @@ def wiring_env(layout: Layout) -> dict[str, str]:
         "SIRENE_CHANNEL_PUSH_FCM_API_URL": sim_url,
         "SIRENE_SIM_SMTP_PORT": str(SMTP_SIM_PORT + layout.offset),
         "SIRENE_CHANNEL_EMAIL_SMTP_PORT": str(SMTP_SIM_PORT + layout.offset),
+        "SIRENE_SUBSCRIPTIONS_SMTP_PORT": str(SMTP_SIM_PORT + layout.offset),
         "SIRENE_PUBLISHER_FANOUT_URL": service("fanout").url(layout),
         **{f"{s.env_prefix}HTTP_PORT": str(s.port + layout.offset) for s in SERVICES},
     }

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from sirene.runtime import mask
 from sirene.runtime.auth import staff_tenant_dependency
 from sirene.runtime.errors import NotFoundError, language_of
 from sirene.runtime.errors import install_error_handlers as install_domain_error_handlers
@@ -26,6 +27,10 @@ from .models import (
     CitizenPatch,
     CodeIn,
     ConsentOut,
+    EmailChangeIn,
+    EmailConfirmedOut,
+    EmailConfirmIn,
+    EmailVerificationOut,
     LoginIn,
     MePatch,
     PublicTopic,
@@ -305,6 +310,51 @@ async def choose(session: CitizenDep, body: TopicChoiceIn, ctx: ContextDep) -> C
         tenant=tenant, citizen_id=citizen_id, subscriptions=body.subscriptions
     )
     return CitizenOut.model_validate(service.citizen_view(doc))
+
+
+@portal_api.put("/me/email", status_code=status.HTTP_202_ACCEPTED)
+async def change_email(
+    session: CitizenDep, body: EmailChangeIn, request: Request, ctx: ContextDep
+) -> EmailVerificationOut:
+    """Adds or changes the citizen's e-mail address: stored inactive, and a single-use link
+    that confirms it is mailed to it (an earlier link stops working). 429 with `Retry-After`
+    when an abuse limit is reached."""
+    tenant, citizen_id = session
+    state, address = await ctx.selfservice.start_email(
+        tenant=tenant,
+        citizen_id=citizen_id,
+        raw_email=body.email,
+        topics=body.topics,
+        ip=client_ip(request),
+    )
+    return EmailVerificationOut(
+        state=state,  # type: ignore[arg-type]
+        to=mask(address),
+        expires_in_s=ctx.settings.email_link_ttl_s,
+    )
+
+
+@portal_api.delete("/me/email")
+async def remove_email(session: CitizenDep, ctx: ContextDep) -> CitizenOut:
+    """Removes the citizen's e-mail address and the e-mail channel from every topic (a pending
+    confirmation link stops working)."""
+    tenant, citizen_id = session
+    doc = await ctx.selfservice.remove_email(tenant=tenant, citizen_id=citizen_id)
+    return CitizenOut.model_validate(service.citizen_view(doc))
+
+
+@portal_api.post("/email-confirmations")
+async def confirm_email(
+    body: EmailConfirmIn, request: Request, ctx: ContextDep
+) -> EmailConfirmedOut:
+    """Confirms an e-mail address with the token of its link (once; 410 when the link expired,
+    was used or was replaced by a newer one, and nothing changes)."""
+    doc = await ctx.selfservice.confirm_email(token=body.token, ip=client_ip(request))
+    return EmailConfirmedOut(
+        citizen_id=doc["id"],
+        email=mask(doc["contacts"]["email"]["address"]),
+        subscriptions=doc.get("subscriptions", {}),
+    )
 
 
 def relative_view(doc: dict[str, object]) -> RelativeOut:

@@ -15,8 +15,9 @@ from sirene.schemas import CITIZEN_PROFILE, DEAD_LETTER, DELIVERY_RECEIPT, SMS_I
 
 from . import metrics
 from .api import Context, install_error_handlers, portal_api, router
-from .codes import Codes
+from .codes import Codes, EmailLinks
 from .handlers import register_handlers
+from .mailer import Mailer
 from .portal import portal_router
 from .ratelimit import RateLimiter
 from .repository import Repository
@@ -52,6 +53,8 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
         codes=Codes(infra.redis, secret=settings.link_secret, attempts=settings.code_attempts),
         limiter=RateLimiter(infra.redis, namespace=settings.mongodb_db),
         telephony=telephony,
+        links=EmailLinks(infra.redis, secret=settings.link_secret),
+        mailer=Mailer(settings),
     )
     register_handlers(infra, repo=repo, relay=relay, selfservice=selfservice)
     base_lifespan = infra_lifespan(

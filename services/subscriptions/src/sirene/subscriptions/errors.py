@@ -80,6 +80,13 @@ MESSAGES = Catalogue(
             "Dieser Link ist ungültig.",
             "This link is not valid.",
         ),
+        "email_link_gone": (
+            "Dieser Bestätigungslink ist abgelaufen, wurde schon verwendet oder durch einen "
+            "neueren ersetzt. Es wurde nichts geändert. Bitte fordern Sie in Ihrem Konto einen "
+            "neuen Link an.",
+            "This confirmation link has expired, was already used or was replaced by a newer "
+            "one. Nothing was changed. Please request a new link in your account.",
+        ),
         "session_required": (
             "Bitte melden Sie sich an.",
             "Please sign in.",
@@ -100,6 +107,12 @@ MESSAGES = Catalogue(
             "erneut versuchen.",
             "Too many requests for numbers of this range. Please try again in {retry_after} "
             "seconds.",
+        ),
+        "rate_limited_email": (
+            "An diese E-Mail-Adresse wurden zu viele Bestätigungslinks gesendet. Bitte in "
+            "{retry_after} Sekunden erneut versuchen.",
+            "Too many confirmation links were sent to this e-mail address. Please try again in "
+            "{retry_after} seconds.",
         ),
         "rate_limited_tenant": (
             "Derzeit gibt es zu viele Anmeldungen. Bitte in {retry_after} Sekunden erneut "

@@ -35,7 +35,8 @@ RATE_LIMITED = Counter(
 )
 VERIFICATIONS = Counter(
     "sirene_subscriptions_verifications_total",
-    "Verification codes by event (sent_sms, sent_voice, verified, wrong, exhausted, expired).",
+    "Verifications by event (codes: sent_sms, sent_voice, verified, wrong, exhausted, expired; "
+    "e-mail links: sent_email, email_confirmed, email_link_gone, email_link_superseded).",
     ["event"],
 )
 CONSENT = Counter(
@@ -56,5 +57,10 @@ ERASURES = Counter(
 TWILIO_FAILURES = Counter(
     "sirene_subscriptions_twilio_failures_total",
     "Verification or consent messages and calls Twilio refused, by kind.",
+    ["kind"],
+)
+MAIL_FAILURES = Counter(
+    "sirene_subscriptions_mail_failures_total",
+    "Verification e-mails the mail relay refused or that could not reach it, by kind.",
     ["kind"],
 )

@@ -65,6 +65,13 @@ class TopicOut(TopicIn):
     created_at: datetime
 
 
+EmailIn = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    Field(description="E-mail address (at most 254 characters, RFC 5321)."),
+]
+
+
 class ContactsIn(BaseModel):
     """Contact points as entered; phone numbers are normalised to E.164."""
 
@@ -73,9 +80,7 @@ class ContactsIn(BaseModel):
     sms: PhoneIn | None = Field(default=None, description="Mobile number for SMS.")
     voice: PhoneIn | None = Field(default=None, description="Phone number for voice calls.")
     push: list[PushDevice] = Field(default_factory=list, max_length=10, description="Devices.")
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = Field(
-        default=None, description="E-mail address."
-    )
+    email: EmailIn | None = Field(default=None, description="E-mail address.")
 
 
 PhoneChannel = Literal["sms", "voice"]
@@ -331,3 +336,44 @@ class ConsentOut(BaseModel):
     topics: list[str]
     text: str = Field(description="The wording the person agreed to or was asked.")
     at: datetime
+
+
+class EmailChangeIn(BaseModel):
+    """A citizen adds or changes their e-mail address; it is used once they open the link
+    mailed to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailIn
+    topics: list[TopicSlug] | None = Field(
+        default=None,
+        max_length=50,
+        description="Topics to receive by e-mail once confirmed (public topics); left out: "
+        "the topics the citizen already follows.",
+    )
+
+
+class EmailVerificationOut(BaseModel):
+    """A verification link is on its way (or the address was verified already)."""
+
+    state: Literal["sent", "already_verified"]
+    to: str = Field(description="The address, masked.")
+    expires_in_s: int = Field(description="How long the link stays valid.")
+
+
+class EmailConfirmIn(BaseModel):
+    """The token of a verification link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{20,100}$")
+    ]
+
+
+class EmailConfirmedOut(BaseModel):
+    """The e-mail address is verified and in use."""
+
+    citizen_id: str
+    email: str = Field(description="The address, masked.")
+    subscriptions: dict[str, list[Channel]]

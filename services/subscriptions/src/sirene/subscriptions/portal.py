@@ -3,8 +3,10 @@ forms that work without JavaScript, labelled fields and error messages announced
 readers (`role="alert"`, `aria-describedby`, `aria-invalid`).
 
 Pages: register (code by SMS or call) or sign in → enter the code → account: topics and
-channels, settings (language, district, quiet hours), relatives (register, see consent,
-withdraw), export (JSON), delete. Plus the one-click e-mail unsubscribe page.
+channels, e-mail address (verified by a mailed link), settings (language, district, quiet
+hours), relatives (register, see consent, withdraw), export (JSON), delete. Plus the page the
+e-mail verification link opens (a button confirms: a GET never changes anything, because mail
+scanners open links) and the one-click e-mail unsubscribe page.
 
 The session is an HttpOnly, SameSite=Lax cookie (Secure when the public URL is https), so a
 form on another site cannot post with it."""
@@ -22,13 +24,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from sirene.runtime import mask
 from sirene.runtime.errors import DomainError, InvalidInputError
 from sirene.runtime.logging import mask_phone
 from sirene.schemas import Channel
 
 from .api import SESSION_COOKIE, Context, client_ip
 from .errors import MESSAGES
-from .models import MePatch, RegistrationIn, RelativeIn
+from .models import EmailChangeIn, MePatch, RegistrationIn, RelativeIn
 from .ratelimit import RateLimitedError
 
 portal_router = APIRouter(tags=["citizen portal pages"], include_in_schema=False)
@@ -123,6 +126,45 @@ T: dict[str, tuple[str, str]] = {
         "Sie erhalten keine E-Mails mehr von uns.",
         "You will no longer receive e-mails from us.",
     ),
+    "unverified": ("nicht bestätigt", "not confirmed"),
+    "email_h": ("E-Mail", "E-mail"),
+    "email_intro": (
+        "Wir senden Ihnen einen Link an diese Adresse. Erst wenn Sie ihn geöffnet und bestätigt "
+        "haben, erhalten Sie dort Nachrichten. Eine neue Adresse ersetzt die bisherige.",
+        "We send a link to this address. You receive messages there only once you have opened "
+        "it and confirmed. A new address replaces the previous one.",
+    ),
+    "email_address": ("E-Mail-Adresse", "E-mail address"),
+    "email_topics": ("Diese Themen auch per E-Mail", "These topics by e-mail too"),
+    "email_send": ("Bestätigungslink senden", "Send confirmation link"),
+    "email_sent": (
+        "Wir haben einen Bestätigungslink an {to} gesendet. Er ist {hours} Stunden gültig.",
+        "We sent a confirmation link to {to}. It is valid for {hours} hours.",
+    ),
+    "email_already": (
+        "Diese E-Mail-Adresse ist bereits bestätigt.",
+        "This e-mail address is already confirmed.",
+    ),
+    "email_pending": (
+        "Bestätigung ausstehend – bitte öffnen Sie den Link in der E-Mail.",
+        "Awaiting confirmation – please open the link in the e-mail.",
+    ),
+    "confirm_email_h": ("E-Mail-Adresse bestätigen", "Confirm your e-mail address"),
+    "confirm_email_intro": (
+        "Bitte bestätigen Sie, dass Sie Nachrichten an {to} erhalten möchten.",
+        "Please confirm that you want to receive messages at {to}.",
+    ),
+    "confirm_email_button": ("Ja, E-Mail-Adresse bestätigen", "Yes, confirm e-mail address"),
+    "email_confirmed": (
+        "Ihre E-Mail-Adresse ist bestätigt. Sie erhalten Nachrichten nun auch per E-Mail.",
+        "Your e-mail address is confirmed. You now receive messages by e-mail too.",
+    ),
+    "to_account": ("Zu Ihrer Anmeldung", "To your registration"),
+    "email_remove": ("E-Mail-Adresse entfernen", "Remove e-mail address"),
+    "email_removed": (
+        "Ihre E-Mail-Adresse wurde entfernt; Sie erhalten keine E-Mails mehr.",
+        "Your e-mail address was removed; you will no longer receive e-mails.",
+    ),
     "errors": ("Bitte prüfen Sie Ihre Angaben:", "Please check your entries:"),
     "invalid": ("Ungültige Angabe.", "Invalid entry."),
     "none": ("keine", "none"),
@@ -184,7 +226,7 @@ header {{ display: flex; justify-content: space-between; align-items: baseline;
 fieldset {{ border: 1px solid #888; margin: 1rem 0; padding: .5rem 1rem; }}
 label {{ display: block; margin: .6rem 0 .2rem; font-weight: 600; }}
 label.inline {{ display: inline; font-weight: normal; }}
-input[type=text], input[type=tel], input[type=time], select {{ font-size: 1.1rem;
+input[type=text], input[type=tel], input[type=email], input[type=time], select {{ font-size: 1.1rem;
   padding: .4rem; width: 100%; max-width: 24rem; box-sizing: border-box; }}
 input:focus, select:focus, button:focus {{ outline: 3px solid #f90; }}
 button {{ font-size: 1.1rem; padding: .5rem 1.2rem; margin: .8rem 0; background: #b00;
@@ -476,7 +518,8 @@ async def account_page(
     for channel in ("sms", "voice", "email"):
         point = contacts.get(channel)
         if point:
-            state = "" if point["active"] else f" ({t('inactive', lang)})"
+            off = "unverified" if point.get("deactivated_reason") == "unverified" else "inactive"
+            state = "" if point["active"] else f" ({t(off, lang)})"
             shown = mask_phone(point["address"]) if channel != "email" else point["address"]
             rows.append(
                 f"<tr><th scope='row'>{t(channel, lang)}</th><td>{escape(shown)}{state}</td></tr>"
@@ -513,6 +556,19 @@ async def account_page(
         )
     note_html = f'<p class="note" role="status">{escape(note)}</p>' if note else ""
     base = f"/portal/{escape(tenant)}/konto"
+    email_point = contacts.get("email") or {}
+    email_state = (
+        f'<p class="hint">{t("email_pending", lang)}</p>'
+        if email_point.get("deactivated_reason") == "unverified"
+        else ""
+    )
+    followed = set(subs) or {tp["id"] for tp in topics if tp.get("warnings")}
+    email_remove = (
+        f'<form method="post" action="{base}/email/entfernen">'
+        f'<button type="submit">{t("email_remove", lang)}</button></form>'
+        if email_point
+        else ""
+    )
     body = f"""{_errors(errors, lang)}{note_html}
 <table><caption>{t("contacts", lang)}</caption>{"".join(rows)}</table>
 <h2>{t("choose_h", lang)}</h2>
@@ -520,7 +576,17 @@ async def account_page(
 <table><tr><th scope="col">{t("topics", lang)}</th>{head}</tr>{"".join(body_rows)}</table>
 <button type="submit">{t("save", lang)}</button>
 </form>
-<h2>{t("settings_h", lang)}</h2>
+<h2>{t("email_h", lang)}</h2>
+<p>{t("email_intro", lang)}</p>{email_state}
+<form method="post" action="{base}/email">
+<label for="email">{t("email_address", lang)}</label>
+<input type="email" id="email" name="email" autocomplete="email" maxlength="254" required
+ value="{escape(email_point.get("address", ""))}">
+<fieldset><legend>{t("email_topics", lang)}</legend>
+{_topic_boxes(topics, lang, "email_topics", followed)}</fieldset>
+<button type="submit">{t("email_send", lang)}</button>
+</form>
+{email_remove}<h2>{t("settings_h", lang)}</h2>
 <form method="post" action="{base}/einstellungen">
 {_language_select(lang, doc["language"], "settings-language")}
 <label for="settings-district">{t("district", lang)}</label>
@@ -604,6 +670,104 @@ async def settings_form(request: Request, tenant: str) -> Response:
     except (DomainError, ValidationError) as exc:
         return await account_page(request, tenant, errors=_messages(exc, lang), status=_status(exc))
     return await account_page(request, tenant, note=T["saved"][lang == "en"])
+
+
+@portal_router.post("/portal/{tenant}/konto/email", response_model=None)
+async def email_form(request: Request, tenant: str) -> Response:
+    """Stores the new address (inactive) and mails the link that confirms it."""
+    ctx = _ctx(request)
+    lang = lang_of(request)
+    session = await _session(request, tenant)
+    if session is None:
+        return _redirect(f"/portal/{quote(tenant)}")
+    form = await _form(request)
+    try:
+        body = EmailChangeIn(email=_one(form, "email") or "", topics=form.get("email_topics", []))
+        state, address = await ctx.selfservice.start_email(
+            tenant=tenant,
+            citizen_id=session[1],
+            raw_email=body.email,
+            topics=body.topics,
+            ip=client_ip(request),
+        )
+    except (DomainError, ValidationError) as exc:
+        return await account_page(request, tenant, errors=_messages(exc, lang), status=_status(exc))
+    if state == "already_verified":
+        note = T["email_already"][lang == "en"]
+    else:
+        hours = str(max(1, ctx.settings.email_link_ttl_s // 3600))
+        note = T["email_sent"][lang == "en"].format(to=mask(address), hours=hours)
+    return await account_page(request, tenant, note=note)
+
+
+@portal_router.post("/portal/{tenant}/konto/email/entfernen", response_model=None)
+async def email_remove_form(request: Request, tenant: str) -> Response:
+    """Removes the e-mail address."""
+    ctx = _ctx(request)
+    lang = lang_of(request)
+    session = await _session(request, tenant)
+    if session is None:
+        return _redirect(f"/portal/{quote(tenant)}")
+    try:
+        await ctx.selfservice.remove_email(tenant=tenant, citizen_id=session[1])
+    except DomainError as exc:
+        return await account_page(request, tenant, errors=_messages(exc, lang), status=_status(exc))
+    return await account_page(request, tenant, note=T["email_removed"][lang == "en"])
+
+
+@portal_router.get("/portal/{tenant}/email/bestaetigen", response_class=HTMLResponse)
+async def confirm_email_page(request: Request, tenant: str, token: str = "") -> HTMLResponse:
+    """What the verification link opens: the address and one button. Opening it changes
+    nothing (mail scanners and link previews fetch links); the button posts."""
+    ctx = _ctx(request)
+    lang = lang_of(request)
+    title = t("confirm_email_h", lang)
+    try:
+        ctx.selfservice.known_tenant(tenant)
+        address = await ctx.selfservice.pending_email(tenant=tenant, token=token[:128])
+    except DomainError as exc:
+        return page(
+            request,
+            tenant=tenant,
+            title=title,
+            body=_errors(_messages(exc, lang), lang)
+            + f'<p><a href="/portal/{escape(tenant)}">{t("back", lang)}</a></p>',
+            status=exc.status_code,
+        )
+    body = f"""<p>{t("confirm_email_intro", lang, to=mask(address))}</p>
+<form method="post" action="/portal/{escape(tenant)}/email/bestaetigen?lang={lang}">
+<input type="hidden" name="token" value="{escape(token[:128])}">
+<button type="submit">{t("confirm_email_button", lang)}</button>
+</form>"""
+    response = page(request, tenant=tenant, title=title, body=body)
+    # the token must not leak to other sites through the Referer header
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@portal_router.post("/portal/{tenant}/email/bestaetigen", response_class=HTMLResponse)
+async def confirm_email_form(request: Request, tenant: str) -> HTMLResponse:
+    """Confirms the address (once); a used, expired or replaced link changes nothing."""
+    ctx = _ctx(request)
+    lang = lang_of(request)
+    title = t("confirm_email_h", lang)
+    form = await _form(request)
+    back = f'<p><a href="/portal/{escape(tenant)}/konto">{t("to_account", lang)}</a></p>'
+    try:
+        ctx.selfservice.known_tenant(tenant)
+        await ctx.selfservice.confirm_email(
+            token=(_one(form, "token") or "")[:128], ip=client_ip(request), tenant=tenant
+        )
+    except DomainError as exc:
+        return page(
+            request,
+            tenant=tenant,
+            title=title,
+            body=_errors(_messages(exc, lang), lang) + back,
+            status=_status(exc),
+        )
+    body = f'<p class="note" role="status">{t("email_confirmed", lang)}</p>{back}'
+    return page(request, tenant=tenant, title=title, body=body)
 
 
 @portal_router.post("/portal/{tenant}/konto/angehoerige", response_model=None)

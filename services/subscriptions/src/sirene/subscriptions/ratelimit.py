@@ -1,6 +1,7 @@
-"""Abuse limits in Redis: fixed-window counters per client address, phone number, number prefix
-and tenant. Every SMS or call a registration would trigger costs money, so a request counts
-against every scope before anything is sent, and the first exhausted scope refuses it (429).
+"""Abuse limits in Redis: fixed-window counters per client address, phone number, number prefix,
+e-mail address and tenant. Every SMS or call a registration would trigger costs money (and
+every verification e-mail lands in someone's mailbox), so a request counts against every scope
+before anything is sent, and the first exhausted scope refuses it (429).
 
 Keys hold a hash of the counted value, never the phone number or address itself, and expire
 with their window."""
@@ -70,6 +71,16 @@ def registration_scopes(
     return scopes
 
 
+def email_scopes(limits: RateLimits, *, tenant: str, ip: str, email: str) -> list[Scope]:
+    """The scopes a verification e-mail counts against: the client address and the tenant
+    (shared with phone registrations) and the e-mail address (case-insensitive)."""
+    return [
+        Scope("ip", ip, limits.ip),
+        Scope("email", email.lower(), limits.email),
+        Scope("tenant", tenant, limits.tenant),
+    ]
+
+
 class RateLimiter:
     """Counts requests in Redis. Contract: `hit(scopes)` increments every scope's counter in
     one round trip and raises `RateLimitedError` for the first one over its limit; nothing is
@@ -97,7 +108,8 @@ class RateLimiter:
                 raise RateLimitedError(scope.name, retry_after)
 
     async def forget(self, values: list[str]) -> int:
-        """Deletes the number/prefix counters of erased phone numbers (GDPR erasure)."""
+        """Deletes the counters of erased phone numbers, prefixes and e-mail addresses (GDPR
+        erasure)."""
         digests = {_digest(v) for v in values}
         deleted = 0
         match = f"{KEY_PREFIX}{self.namespace}:*"

@@ -22,14 +22,15 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from sirene.runtime import Document
+from sirene.runtime import Document, mask
 from sirene.runtime.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from sirene.runtime.logging import mask_phone
 from sirene.runtime.outbox import pending_outbox
 from sirene.schemas import Channel, InboundSms, Language, new_id, utcnow
 
 from . import metrics
-from .codes import CheckResult, Codes, Pending
+from .codes import CheckResult, Codes, EmailLink, EmailLinks, Pending
+from .mailer import Mailer, MailError, VerificationMail
 from .models import (
     LocationIn,
     MePatch,
@@ -37,9 +38,9 @@ from .models import (
     RegistrationIn,
     RelativeIn,
 )
-from .ratelimit import RateLimiter, Scope, number_prefix, registration_scopes
+from .ratelimit import RateLimiter, Scope, email_scopes, number_prefix, registration_scopes
 from .repository import Repository
-from .service import Wake, _change_citizen, citizen_view, normalize_phone
+from .service import Wake, _change_citizen, citizen_view, normalize_email, normalize_phone
 from .settings import SubscriptionsSettings
 from .telephony import Telephony, TelephonyError
 
@@ -98,6 +99,8 @@ class SelfService:
     codes: Codes
     limiter: RateLimiter
     telephony: Telephony
+    links: EmailLinks
+    mailer: Mailer
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -652,6 +655,253 @@ class SelfService:
                 text="SMS STOP",
             )
 
+    # --- e-mail address verification ------------------------------------------------------
+
+    async def start_email(
+        self, *, tenant: str, citizen_id: str, raw_email: str, topics: list[str] | None, ip: str
+    ) -> tuple[str, str]:
+        """Sets the citizen's e-mail address, inactive until a single-use link mailed to it is
+        confirmed, and sends that link; any earlier link stops working. `topics` (default: the
+        topics the citizen already follows) get the e-mail channel once confirmed. Returns
+        (`sent` or `already_verified`, the address).
+
+        The new address replaces the old one at once, inactive: a citizen who gives a new
+        address has usually given up the old one, and warnings must not go on reaching a
+        mailbox that may now belong to someone else."""
+        address = normalize_email(raw_email, loc=("body", "email"))
+        doc = await self.me(tenant, citizen_id)
+        point = doc["contacts"].get("email") or {}
+        if topics is None:
+            chosen = list(doc.get("subscriptions", {}))
+        else:
+            chosen = [t["id"] for t in await self.public_topics(tenant, topics, ("body", "topics"))]
+        if point.get("active") and _email_hash(point["address"]) == _email_hash(address):
+            # verified already: add the channel to the chosen topics, nothing to confirm
+            if chosen and topics is not None:
+                await self._add_email_channel(tenant, citizen_id, chosen, kind="self_email")
+                await self.consent_record(
+                    tenant=tenant,
+                    citizen_id=citizen_id,
+                    action="granted",
+                    scope="topics",
+                    channel="email",
+                    by="self",
+                    topics=chosen,
+                    text="E-Mail für weitere Themen gewählt",
+                )
+            return "already_verified", point["address"]
+        await self.limiter.hit(
+            email_scopes(self.settings.limits, tenant=tenant, ip=ip, email=address)
+        )
+        language = Language(doc["language"])
+        link = EmailLink(
+            tenant=tenant,
+            citizen_id=citizen_id,
+            email_hash=_email_hash(address),
+            topics=chosen,
+            language=language.value,
+        )
+        token = await self.links.create(link, ttl_s=self.settings.email_link_ttl_s)
+        try:
+            await self.mailer.send(
+                tenant=tenant,
+                mail=VerificationMail(
+                    to=address,
+                    link=self.email_link_url(tenant, token, language),
+                    tenant_name=self.settings.tenant_name(tenant),
+                    language=language,
+                    valid_hours=max(1, self.settings.email_link_ttl_s // 3600),
+                ),
+            )
+        except MailError:
+            await self.links.drop(token, link)
+            raise UpstreamError("send_failed") from None
+
+        async def change(current: Document) -> Document | None:
+            stored = current["contacts"].get("email") or {}
+            if (
+                stored.get("address") == address
+                and stored.get("deactivated_reason") == "unverified"
+            ):
+                return None  # asked again for the pending address: only the link is new
+            return {
+                "contacts.email": {
+                    "address": address,
+                    "active": False,
+                    "deactivated_reason": "unverified",
+                }
+            }
+
+        try:
+            await _change_citizen(
+                repo=self.repo,
+                wake=self.wake,
+                tenant=tenant,
+                citizen_id=citizen_id,
+                change=change,
+                kind="email_unverified",
+            )
+        except DomainError:
+            await self.links.drop(token, link)
+            raise
+        metrics.VERIFICATIONS.labels(event="sent_email").inc()
+        log.info("e-mail verification sent", extra={"to": mask(address)})
+        return "sent", address
+
+    def email_link_url(self, tenant: str, token: str, language: Language) -> str:
+        """The confirm page a verification e-mail links to."""
+        lang = "&lang=en" if language is Language.EN else ""
+        return (
+            f"{self.settings.base_url.rstrip('/')}/portal/{tenant}/email/bestaetigen"
+            f"?token={token}{lang}"
+        )
+
+    async def pending_email(self, *, tenant: str, token: str) -> str:
+        """The address a still valid link would confirm (for the confirm page, which changes
+        nothing); `GoneError` when the link expired, was used or replaced."""
+        link = await self.links.peek(token)
+        if link is None or link.tenant != tenant:
+            raise GoneError("email_link_gone")
+        doc = await self.repo.get_citizen(tenant, link.citizen_id)
+        point = (doc or {}).get("contacts", {}).get("email") or {}
+        if not point or _email_hash(point["address"]) != link.email_hash:
+            raise GoneError("email_link_gone")
+        return str(point["address"])
+
+    async def confirm_email(self, *, token: str, ip: str, tenant: str | None = None) -> Document:
+        """Confirms the address the link names (once): the e-mail contact point becomes active,
+        the chosen topics get the e-mail channel, a consent record is kept and the profile is
+        published. `GoneError` for a link that expired, was used or replaced (nothing
+        changes); `tenant` (from the page's address) must be the link's."""
+        await self.limiter.hit([Scope("verify_ip", ip, self.settings.limits.verify_ip)])
+        taken = await self.links.take(token)
+        if taken is None:
+            metrics.VERIFICATIONS.labels(event="email_link_gone").inc()
+            raise GoneError("email_link_gone")
+        link, ttl = taken
+        if tenant is not None and link.tenant != tenant:
+            await self.links.restore(token, link, ttl_s=ttl)
+            raise GoneError("email_link_gone")
+        known = {t["id"]: t for t in await self.repo.list_topics(link.tenant)}
+        topics = [known[t] for t in link.topics if t in known]
+        superseded = False
+
+        async def change(doc: Document) -> Document | None:
+            nonlocal superseded
+            point = doc["contacts"].get("email")
+            if not point or _email_hash(point["address"]) != link.email_hash:
+                superseded = True
+                return None
+            subscriptions = {k: list(v) for k, v in doc.get("subscriptions", {}).items()}
+            for topic in topics:
+                channels = subscriptions.setdefault(topic["id"], [])
+                if "email" not in channels:
+                    channels.append("email")
+            changes: Document = {"subscriptions": subscriptions}
+            if not point["active"]:
+                changes["contacts.email"] = {"address": point["address"], "active": True}
+            elif subscriptions == doc.get("subscriptions", {}):
+                return None
+            return changes
+
+        try:
+            # one write: the activation and the e-mail channel go out in one profile
+            doc = await _change_citizen(
+                repo=self.repo,
+                wake=self.wake,
+                tenant=link.tenant,
+                citizen_id=link.citizen_id,
+                change=change,
+                kind="email_verified",
+            )
+        except NotFoundError:
+            raise GoneError("email_link_gone") from None
+        except ConflictError:
+            await self.links.restore(token, link, ttl_s=ttl)
+            raise
+        if superseded:
+            metrics.VERIFICATIONS.labels(event="email_link_superseded").inc()
+            raise GoneError("email_link_gone")
+        await self.consent_record(
+            tenant=link.tenant,
+            citizen_id=link.citizen_id,
+            action="granted",
+            scope="channel:email",
+            channel="email",
+            by="self",
+            topics=[t["id"] for t in topics],
+            text="E-Mail-Adresse per Bestätigungslink bestätigt; Themen: "
+            + (_topic_names(topics, "de") or "-"),
+        )
+        metrics.VERIFICATIONS.labels(event="email_confirmed").inc()
+        log.info("e-mail address verified", extra={"topics": len(topics)})
+        return doc
+
+    async def remove_email(self, *, tenant: str, citizen_id: str) -> Document:
+        """Removes the citizen's e-mail address (verified or pending) and the e-mail channel
+        from every topic; a pending link stops working."""
+        removed: Document = {}
+
+        async def change(doc: Document) -> Document | None:
+            point = doc["contacts"].get("email")
+            if not point:
+                return None
+            removed.update(point)
+            subscriptions = {
+                topic: [c for c in channels if c != "email"]
+                for topic, channels in doc.get("subscriptions", {}).items()
+            }
+            return {
+                "contacts.email": None,
+                "subscriptions": {t: chs for t, chs in subscriptions.items() if chs},
+            }
+
+        doc = await _change_citizen(
+            repo=self.repo,
+            wake=self.wake,
+            tenant=tenant,
+            citizen_id=citizen_id,
+            change=change,
+            kind="email_removed",
+        )
+        await self.links.forget_citizen(tenant=tenant, citizen_id=citizen_id)
+        if removed.get("active"):
+            await self.consent_record(
+                tenant=tenant,
+                citizen_id=citizen_id,
+                action="withdrawn",
+                scope="channel:email",
+                channel="email",
+                by="self",
+                topics=list(doc.get("subscriptions", {})),
+                text="E-Mail-Adresse entfernt",
+            )
+        return doc
+
+    async def _add_email_channel(
+        self, tenant: str, citizen_id: str, topics: Sequence[str], *, kind: str
+    ) -> Document:
+        """Adds the e-mail channel to those of `topics` that exist (a verified address)."""
+        existing = await self.repo.existing_topic_ids(tenant, topics)
+
+        async def change(doc: Document) -> Document | None:
+            subscriptions = {k: list(v) for k, v in doc.get("subscriptions", {}).items()}
+            changed = False
+            for topic in topics:
+                if topic in existing and "email" not in subscriptions.get(topic, []):
+                    subscriptions.setdefault(topic, []).append("email")
+                    changed = True
+            return {"subscriptions": subscriptions} if changed else None
+
+        return await _change_citizen(
+            repo=self.repo,
+            wake=self.wake,
+            tenant=tenant,
+            citizen_id=citizen_id,
+            change=change,
+            kind=kind,
+        )
+
     # --- e-mail unsubscribe ---------------------------------------------------------------
 
     def unsubscribe_token(self, tenant: str, citizen_id: str, email: str) -> str:
@@ -754,7 +1004,8 @@ class SelfService:
             "stored_elsewhere": {
                 "citizen.profile": "routing profile (Kafka, compacted; replaced by a tombstone "
                 "on erasure)",
-                "redis": "sessions, pending verification codes, abuse counters (all expire)",
+                "redis": "sessions, pending verification codes and e-mail links (as hashes), "
+                "abuse counters (all expire)",
             },
         }
 
@@ -767,6 +1018,7 @@ class SelfService:
         phones = [
             p["address"] for p in (doc["contacts"].get("sms"), doc["contacts"].get("voice")) if p
         ]
+        emails = [p["address"] for p in (doc["contacts"].get("email"),) if p]
 
         async def change(_: Document) -> Document | None:
             return {
@@ -794,8 +1046,11 @@ class SelfService:
         await self.repo.forget_consents(tenant, citizen_id)
         await self.repo.unlink_relatives(tenant, citizen_id)
         await self.codes.forget_citizen(tenant=tenant, citizen_id=citizen_id)
+        await self.links.forget_citizen(tenant=tenant, citizen_id=citizen_id)
         cut = self.settings.limits.prefix_cut
-        await self.limiter.forget([*phones, *(number_prefix(p, cut) for p in phones)])
+        await self.limiter.forget(
+            [*phones, *(number_prefix(p, cut) for p in phones), *(e.lower() for e in emails)]
+        )
         await self.repo.add_erasure(
             {
                 "_id": new_id(),
