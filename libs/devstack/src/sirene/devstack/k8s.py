@@ -217,6 +217,7 @@ def _config_map() -> dict[str, Any]:
             "SIRENE_ENVIRONMENT": "production",
             "SIRENE_KAFKA": "sirene-kafka-bootstrap.kafka.svc:9092",
             "SIRENE_MONGODB_RETRY_WRITES": "true",
+            "SIRENE_MONGODB_SERIALIZE_WRITES": "false",
             "SIRENE_LOG_JSON": "true",
             "SIRENE_LOG_LEVEL": "INFO",
         },

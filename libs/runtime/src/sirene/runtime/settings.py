@@ -61,6 +61,15 @@ class ServiceSettings(BaseSettings):
         description="Retryable writes: true on a MongoDB replica set (survives a primary "
         "failover); false on FerretDB v1, which does not implement them.",
     )
+    mongodb_serialize_writes: bool = Field(
+        default=True,
+        validation_alias=AliasChoices(
+            "SIRENE_MONGODB_SERIALIZE_WRITES", "mongodb_serialize_writes"
+        ),
+        description="Take a process's writes to an outbox collection one at a time: needed on "
+        "FerretDB v1, which can lose one of two concurrent updates of a document (see "
+        "`sirene.runtime.mongo.serialized_writes`); false on MongoDB.",
+    )
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:26479/0"),
         validation_alias=AliasChoices("SIRENE_REDIS_URL", "redis_url"),

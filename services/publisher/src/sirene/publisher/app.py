@@ -29,7 +29,7 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
     """The publisher app. `overrides` replace settings fields (handy in tests)."""
     settings = PublisherSettings.resolve(settings, **overrides)
     infra = Infra(settings, topics=[ALERT_PUBLISHED, ALERT_FANOUT, DELIVERY_RECEIPT, DEAD_LETTER])
-    repo = Repository(infra.db)
+    repo = Repository(infra.db, serialize_writes=settings.mongodb_serialize_writes)
     relay = OutboxRelay(
         name="alert-published",
         collection=repo.alerts,

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from sirene.runtime import Document
-from sirene.runtime.mongo import chunked
+from sirene.runtime.mongo import chunked, serialized_writes
 
 _DUPLICATE_KEY = 11000
 KNOWN_ALERTS_CACHED = 10_000
@@ -80,8 +80,9 @@ def _unpacked(doc: Document | None) -> Document | None:
 class Repository:
     """Alerts and delivery states of every tenant; methods take the tenant explicitly."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.alerts: AsyncCollection[Document] = db["alerts"]
+    def __init__(self, db: AsyncDatabase[Document], *, serialize_writes: bool = True) -> None:
+        # the outbox relay marks these while the API changes them (see serialized_writes)
+        self.alerts = serialized_writes(db["alerts"], enabled=serialize_writes)
         self.deliveries: AsyncCollection[Document] = db["deliveries"]
         self.fanouts: AsyncCollection[Document] = db["alert_fanouts"]
         self.delivery_times: AsyncCollection[Document] = db["alert_delivery_times"]

@@ -32,7 +32,7 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
     """The subscriptions app. `overrides` replace settings fields (handy in tests)."""
     settings = SubscriptionsSettings.resolve(settings, **overrides)
     infra = Infra(settings, topics=[CITIZEN_PROFILE, DELIVERY_RECEIPT, SMS_INBOUND, DEAD_LETTER])
-    repo = Repository(infra.db)
+    repo = Repository(infra.db, serialize_writes=settings.mongodb_serialize_writes)
     relay = OutboxRelay(
         name="citizen-profile",
         collection=repo.citizens,

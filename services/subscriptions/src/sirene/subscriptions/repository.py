@@ -13,15 +13,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from sirene.runtime import Document
+from sirene.runtime.mongo import serialized_writes
 from sirene.runtime.outbox import pending_outbox
 
 
 class Repository:
     """Topics and citizens of every tenant; methods take the tenant explicitly."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], *, serialize_writes: bool = True) -> None:
         self.topics: AsyncCollection[Document] = db["topics"]
-        self.citizens: AsyncCollection[Document] = db["citizens"]
+        # the outbox relay marks these while the API changes them (see serialized_writes)
+        self.citizens = serialized_writes(db["citizens"], enabled=serialize_writes)
         self.consents: AsyncCollection[Document] = db["consents"]
         self.erasures: AsyncCollection[Document] = db["erasures"]
 
