@@ -144,6 +144,7 @@ async def test_quiet_hours_hold_bulk_posts_until_they_end_and_cancel_withdraws(
         assert [t["citizen_id"] for t in tasks(post.alert_id)] == ["c-2"]
         assert summaries(post.alert_id)[0]["expected"]["sms"] == 2
         assert summaries(post.alert_id)[0]["recipients"] == 2
+        assert summaries(post.alert_id)[0]["held"] == 1  # c-1, shown in the post's progress
 
         # an urgent alert ignores quiet hours
         warning = _alert(tenant, Lane.URGENT)
@@ -176,6 +177,7 @@ async def test_quiet_hours_hold_bulk_posts_until_they_end_and_cancel_withdraws(
         )
         assert json.loads(corrected[-1].value)["expected"]["sms"] == 1
         assert json.loads(corrected[-1].value)["recipients"] == 1
+        assert json.loads(corrected[-1].value)["held"] == 0
         # the Cancel reaches who the post reached (c-2), and now, at night, it is held for
         # nobody: c-1 never got the post
         await reader.collect(

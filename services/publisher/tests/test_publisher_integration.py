@@ -265,6 +265,7 @@ async def test_progress_from_receipts(sirene_infra: InfraUrls) -> None:
             lane=Lane.URGENT,
             expected={Channel.SMS: 2, Channel.PUSH: 1},
             recipients=2,
+            held=1,  # one of them in their quiet hours
             started_at=now,
             completed_at=now,
         )
@@ -318,6 +319,7 @@ async def test_progress_from_receipts(sirene_infra: InfraUrls) -> None:
         assert push["final"] == 0
         assert progress["totals"]["expected"] == 3
         assert progress["recipients"] == 2
+        assert progress["held"] == 1
         assert progress["first_delivery_at"] is not None
         assert progress["complete"] is False
 

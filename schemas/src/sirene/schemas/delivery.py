@@ -113,6 +113,12 @@ class FanoutSummary(Event):
     lane: Lane = Field(description="Lane the tasks went to.")
     expected: dict[Channel, int] = Field(description="Tasks produced per channel.")
     recipients: int = Field(ge=0, description="Distinct citizens reached.")
+    held: int = Field(
+        default=0,
+        ge=0,
+        description="Of the recipients, citizens held back for their quiet hours: their tasks "
+        "(counted in `expected`) follow when the hours end.",
+    )
     started_at: datetime = Field(description="When expansion began (UTC).")
     completed_at: datetime = Field(description="When the last task was acknowledged (UTC).")
 

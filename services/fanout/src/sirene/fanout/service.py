@@ -588,6 +588,7 @@ async def run_shard(
         return None
     counts = {f"expected:{c.value}": n for c, n in result.expected.items()}
     counts["recipients"] = result.recipients
+    counts["held"] = result.held
     done, totals = await index.complete_shard(
         alert.alert_id,
         task.shard,
@@ -616,6 +617,7 @@ async def run_shard(
     total = ShardResult(
         expected=Counter({c: totals.get(f"expected:{c.value}", 0) for c in Channel}),
         recipients=totals.get("recipients", 0),
+        held=totals.get("held", 0),
     )
     summary = await _summarize(producer, alert, total, started_at)
     ALERTS_EXPANDED.labels(lane=alert.lane.value, outcome="expanded").inc()
@@ -674,6 +676,7 @@ async def _summarize(
         lane=alert.lane,
         expected={channel: result.expected.get(channel, 0) for channel in Channel},
         recipients=result.recipients,
+        held=result.held,
         started_at=started_at,
         completed_at=utcnow(),
     )
@@ -745,11 +748,16 @@ async def withdraw_held(*, index: AudienceIndex, producer: BatchProducer, alert_
     QUIET_HOURS.labels(outcome="withdrawn").inc(citizens)
     totals = await index.adjust_totals(
         alert_id,
-        {**{f"expected:{ch}": -n for ch, n in counts.items()}, "recipients": -citizens},
+        {
+            **{f"expected:{ch}": -n for ch, n in counts.items()},
+            "recipients": -citizens,
+            "held": -citizens,
+        },
     )
     result = ShardResult(
         expected=Counter({c: max(0, totals.get(f"expected:{c.value}", 0)) for c in Channel}),
         recipients=max(0, totals.get("recipients", 0)),
+        held=max(0, totals.get("held", 0)),
     )
     await _summarize(producer, alert, result, run.started_at if run is not None else utcnow())
     log.info(

@@ -231,6 +231,11 @@ class ProgressOut(BaseModel):
     alert_id: str
     state: AlertState
     recipients: int | None = Field(description="Distinct citizens the fanout reached.")
+    held: int = Field(
+        default=0,
+        description="Of the recipients, citizens held back for their quiet hours (a post reaches "
+        "them when the hours end; their tasks are in the expected counts).",
+    )
     channels: dict[Channel, ChannelProgress]
     totals: ChannelProgress
     first_delivery_at: datetime | None

@@ -735,6 +735,7 @@ async def store_fanout(*, repo: Repository, summaries: Iterable[FanoutSummary]) 
             {
                 "expected": {c.value: n for c, n in summary.expected.items()},
                 "recipients": summary.recipients,
+                "held": summary.held,
                 "completed_at": summary.completed_at,
             },
         )
@@ -880,6 +881,7 @@ async def progress(*, repo: Repository, tenant: str, alert_id: str) -> ProgressO
         alert_id=doc["id"],
         state=doc["state"],
         recipients=fanout["recipients"] if fanout else None,
+        held=int(fanout.get("held", 0)) if fanout else 0,
         channels=channels,
         totals=total_progress,
         first_delivery_at=times.get("first_delivery_at"),
