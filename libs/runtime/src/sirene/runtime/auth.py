@@ -14,7 +14,7 @@ from typing import Annotated, Protocol, Self
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, model_validator
 
 from .errors import LanguageDep, message
 from .settings import DEV_MARKERS, ServiceSettings
@@ -57,6 +57,33 @@ def api_tokens_field(
     default: dict[str, SecretStr] = Field(
         default_factory=lambda: {"musterstadt": SecretStr("dev-token-musterstadt")},
         description=description,
+    )
+    return default
+
+
+DEV_ESTIMATE_TOKEN = "dev-estimate-token-0000"  # noqa: S105 -- development placeholder
+MIN_SERVICE_TOKEN_LENGTH = 16
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < MIN_SERVICE_TOKEN_LENGTH:
+        raise ValueError(f"estimate_token is shorter than {MIN_SERVICE_TOKEN_LENGTH} characters")
+    return value
+
+
+EstimateToken = Annotated[SecretStr, AfterValidator(_long_enough)]
+"""The service token of the fanout's recipient estimate, at least 16 characters."""
+
+
+def estimate_token_field() -> SecretStr:
+    """The `estimate_token` field, the same in the publisher (which sends it) and the fanout
+    (which requires it); a development placeholder by default, refused in production."""
+    default: SecretStr = Field(
+        default=SecretStr(DEV_ESTIMATE_TOKEN),
+        validation_alias=AliasChoices("SIRENE_ESTIMATE_TOKEN", "estimate_token"),
+        description="Service token of the fanout's recipient estimate (`POST /api/v1/estimate`): "
+        "the publisher sends it as a bearer token, the fanout refuses requests without it "
+        f"(401). The same value in both; at least {MIN_SERVICE_TOKEN_LENGTH} characters.",
     )
     return default
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from sirene.runtime import ServiceSettings
-
-DEV_ESTIMATE_TOKEN = "dev-estimate-token-0000"  # noqa: S105 -- development placeholder
-MIN_SERVICE_TOKEN_LENGTH = 16
+from sirene.runtime.auth import EstimateToken, estimate_token_field
 
 
 class FanoutSettings(ServiceSettings):
@@ -78,22 +76,7 @@ class FanoutSettings(ServiceSettings):
         "another instance takes over this long after it stops renewing.",
     )
 
-    estimate_token: SecretStr = Field(
-        default=SecretStr(DEV_ESTIMATE_TOKEN),
-        validation_alias=AliasChoices("SIRENE_ESTIMATE_TOKEN", "estimate_token"),
-        description="Service token of the fanout's recipient estimate (`GET /api/v1/estimate`): "
-        "the publisher sends it as a bearer token, the fanout refuses requests without it "
-        f"(401). The same value in both; at least {MIN_SERVICE_TOKEN_LENGTH} characters.",
-    )
-
-    @field_validator("estimate_token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_SERVICE_TOKEN_LENGTH:
-            raise ValueError(
-                f"estimate_token is shorter than {MIN_SERVICE_TOKEN_LENGTH} characters"
-            )
-        return value
+    estimate_token: EstimateToken = estimate_token_field()
 
     @field_validator("timezone")
     @classmethod

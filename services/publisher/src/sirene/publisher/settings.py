@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from sirene.runtime.auth import StaffTokensSettings
-
-DEV_ESTIMATE_TOKEN = "dev-estimate-token-0000"  # noqa: S105 -- development placeholder
-MIN_SERVICE_TOKEN_LENGTH = 16
+from sirene.runtime.auth import EstimateToken, StaffTokensSettings, estimate_token_field
 
 
 class PublisherSettings(StaffTokensSettings):
@@ -48,13 +45,7 @@ class PublisherSettings(StaffTokensSettings):
         default="http://127.0.0.1:8003",
         description="The fanout's HTTP API (recipient estimates before sending).",
     )
-    estimate_token: SecretStr = Field(
-        default=SecretStr(DEV_ESTIMATE_TOKEN),
-        validation_alias=AliasChoices("SIRENE_ESTIMATE_TOKEN", "estimate_token"),
-        description="Service token of the fanout's recipient estimate (`GET /api/v1/estimate`): "
-        "the publisher sends it as a bearer token, the fanout refuses requests without it "
-        f"(401). The same value in both; at least {MIN_SERVICE_TOKEN_LENGTH} characters.",
-    )
+    estimate_token: EstimateToken = estimate_token_field()
     assets_dir: str | None = Field(
         default=None,
         description="Folder holding the console's npm packages (@kern-ux/native, htmx.org); "
@@ -69,15 +60,6 @@ class PublisherSettings(StaffTokensSettings):
         pattern=r"^[a-z0-9.-]+$",
         description="CAP `sender` of exports is `<tenant>@<this domain>`.",
     )
-
-    @field_validator("estimate_token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_SERVICE_TOKEN_LENGTH:
-            raise ValueError(
-                f"estimate_token is shorter than {MIN_SERVICE_TOKEN_LENGTH} characters"
-            )
-        return value
 
     def cap_sender(self, tenant: str) -> str:
         """The CAP sender of a tenant's alerts."""
