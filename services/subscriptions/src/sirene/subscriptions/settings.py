@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from email.headerregistry import Address
-from email.utils import parseaddr
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from sirene.runtime.auth import StaffTokensSettings
-from sirene.runtime.settings import LOCAL_HOSTS, is_local_url
+from sirene.runtime.mail import MailRelaySettings
+from sirene.runtime.settings import is_local_url
 from sirene.runtime.twilio import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN
 
 DEV_LINK_SECRET = "dev-link-secret-subscriptions-0000"  # noqa: S105 -- development placeholder
-SIM_SMTP_PORT = 2525
-
-
-def _valid_mailbox(value: str) -> str:
-    name, address = parseaddr(value)
-    if "@" not in address or address.startswith("@") or address.endswith("@"):
-        raise ValueError(f"{value!r} is not a mailbox like 'Stadt Musterstadt <info@…>'")
-    Address(display_name=name, addr_spec=address)  # raises on what cannot be a header
-    return value
 
 
 class Limit(BaseModel):
@@ -62,7 +49,7 @@ class RateLimits(BaseModel):
     prefix_cut: int = Field(default=4, ge=1, le=8, description="Digits cut off for the prefix.")
 
 
-class SubscriptionsSettings(StaffTokensSettings):
+class SubscriptionsSettings(StaffTokensSettings, MailRelaySettings):
     """Where subscriptions listens, who may call it, which phone numbers it accepts, how it
     reaches Twilio for verification codes and consent calls, how it sends e-mail verification
     links, and its abuse limits."""
@@ -124,46 +111,11 @@ class SubscriptionsSettings(StaffTokensSettings):
         description="How long the link that verifies a citizen's e-mail address stays valid.",
     )
 
-    smtp_host: str = Field(
-        default="127.0.0.1", description="Mail relay for verification e-mails (host)."
-    )
-    smtp_port: int = Field(default=SIM_SMTP_PORT, ge=1, le=65535, description="Mail relay port.")
-    smtp_username: str | None = Field(default=None, description="SMTP AUTH user, if any.")
-    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
-    smtp_starttls: bool = Field(default=False, description="Upgrade with STARTTLS (port 587).")
-    smtp_tls: bool = Field(default=False, description="Implicit TLS (port 465).")
-    smtp_timeout_s: float = Field(default=15.0, gt=0, description="Per SMTP command.")
     mail_from: str = Field(
         default="Sirene Bürgerinformation <noreply@sirene.invalid>",
         description="Sender (From) of verification e-mails.",
     )
-    tenant_senders: dict[str, str] = Field(
-        default_factory=dict,
-        description="Sender per tenant (JSON object), e.g. "
-        '{"musterstadt": "Stadt Musterstadt <buergerinfo@musterstadt.de>"}.',
-    )
     limits: RateLimits = Field(default_factory=RateLimits, description="Abuse limits (JSON).")
-
-    @field_validator("tenant_senders", mode="before")
-    @classmethod
-    def _parse_senders(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
-    @field_validator("tenant_senders")
-    @classmethod
-    def _valid_senders(cls, value: dict[str, str]) -> dict[str, str]:
-        for sender in value.values():
-            _valid_mailbox(sender)
-        return value
-
-    @field_validator("mail_from")
-    @classmethod
-    def _valid_from(cls, value: str) -> str:
-        return _valid_mailbox(value)
-
-    def sender_for(self, tenant: str) -> str:
-        """The From of the tenant's e-mails."""
-        return self.tenant_senders.get(tenant, self.mail_from)
 
     @field_validator("default_region")
     @classmethod
@@ -199,10 +151,6 @@ class SubscriptionsSettings(StaffTokensSettings):
         secret = self.link_secret.get_secret_value()
         if secret == DEV_LINK_SECRET or len(secret) < 32:
             problems.append("link_secret must be a random secret of at least 32 characters")
-        if self.smtp_host.startswith(LOCAL_HOSTS) and self.smtp_port == SIM_SMTP_PORT:
-            problems.append("smtp_host/smtp_port point at the simulator's SMTP sink")
-        if "sirene.invalid" in self.mail_from:
-            problems.append("mail_from must be the municipality's sender address")
         if not self.public_url or is_local_url(self.public_url):
             problems.append("public_url must be the https address citizens and Twilio use")
         return problems
