@@ -288,7 +288,9 @@ async def test_every_page_in_german_and_english(sirene_infra: InfraUrls) -> None
                     headers={"x-csrf-token": csrf},
                 )
             ).text
-            pages["estimate"][lang] = (await client.get("/console/estimate")).text
+            pages["estimate"][lang] = (
+                await client.post("/console/estimate", headers={"x-csrf-token": csrf})
+            ).text
 
         for page, per_lang in EXPECTED.items():
             for lang, expected in per_lang.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
 
 import httpx
@@ -63,7 +64,14 @@ async def test_the_estimate_is_asked_with_the_service_token(sirene_infra: InfraU
             "/console/login", data={"tenant": tenant, "username": "anna", "password": PASSWORD}
         )
         assert signed_in.status_code == 303
-        shown = await client.get("/console/estimate", params={"topics": "warn, verkehr"})
+        found = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/console/")).text)
+        assert found
+        csrf = {"x-csrf-token": found.group(1)}
+        forged = await client.post("/console/estimate", data={"topics": "warn"})
+        assert forged.status_code == 400  # a POST without the session's CSRF token
+        shown = await client.post(
+            "/console/estimate", data={"topics": "warn, verkehr"}, headers=csrf
+        )
         assert 'id="estimate-total"' in shown.text
         assert "<strong>7</strong>" in shown.text
         assert seen[-1].headers["authorization"] == f"Bearer {TOKEN}"
@@ -79,22 +87,26 @@ async def test_the_estimate_is_asked_with_the_service_token(sirene_infra: InfraU
             "properties": {"name": "Auwald"},
             "geometry": {"type": "Polygon", "coordinates": [ring]},
         }
-        shown = await client.get(
-            "/console/estimate", params={"topics": "warn", "areas": json.dumps(feature)}
+        shown = await client.post(
+            "/console/estimate",
+            data={"topics": "warn", "areas": json.dumps(feature)},
+            headers=csrf,
         )
         assert "<strong>7</strong>" in shown.text
         assert json.loads(seen[-1].content)["audience"]["areas"] == [
             {"description": "Auwald", "polygon": [ring]}
         ]
         asks = len(seen)
-        broken = await client.get(
-            "/console/estimate", params={"topics": "warn", "areas": '{"type": "Point"}'}
+        broken = await client.post(
+            "/console/estimate",
+            data={"topics": "warn", "areas": '{"type": "Point"}'},
+            headers=csrf,
         )
         assert 'id="estimate-invalid"' in broken.text
         assert "keine Fläche" in broken.text
         assert len(seen) == asks
 
         accepted["token"] = "another-token-of-the-fanout"  # the two are configured apart
-        refused = await client.get("/console/estimate", params={"topics": "warn"})
+        refused = await client.post("/console/estimate", data={"topics": "warn"}, headers=csrf)
         assert "nicht verfügbar" in refused.text
         assert "<strong>" not in refused.text

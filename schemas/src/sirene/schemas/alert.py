@@ -39,6 +39,10 @@ class ChannelTexts(BaseModel):
 MAX_AREA_POSITIONS = 2000
 """Positions of all rings of one area together (a CAP polygon of a warning area has dozens to
 a few hundred)."""
+MAX_AUDIENCE_POSITIONS = 5000
+"""Positions of all areas of one audience together: the alert, areas included, travels whole in
+every `alert.published` and fanout shard record, which must stay well below a broker's default
+1 MB message limit (5,000 positions are about 200 KB of JSON)."""
 
 
 class Area(BaseModel):
@@ -90,6 +94,12 @@ class Audience(BaseModel):
     def _not_empty(self) -> Audience:
         if not self.everyone and not self.topics:
             raise ValueError("audience needs 'everyone' or at least one topic")
+        positions = sum(len(ring) for area in self.areas for ring in area.polygon)
+        if positions > MAX_AUDIENCE_POSITIONS:
+            raise ValueError(
+                f"the areas have {positions} positions together, at most "
+                f"{MAX_AUDIENCE_POSITIONS} are allowed (simplify the polygons)"
+            )
         return self
 
 

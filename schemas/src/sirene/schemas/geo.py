@@ -28,8 +28,12 @@ EDGE_TOLERANCE_DEG = 1e-7
 EARTH_RADIUS_M = 6_371_008.8
 
 
-def _on_segment(x: float, y: float, a: Sequence[float], b: Sequence[float]) -> bool:
-    ax, ay, bx, by = a[0], a[1], b[0], b[1]
+Edge = tuple[float, float, float, float]
+"""A ring's edge as (ax, ay, bx, by)."""
+
+
+def _on_segment(x: float, y: float, edge: Edge) -> bool:
+    ax, ay, bx, by = edge
     dx, dy = bx - ax, by - ay
     length_sq = dx * dx + dy * dy
     if length_sq == 0:
@@ -38,72 +42,107 @@ def _on_segment(x: float, y: float, a: Sequence[float], b: Sequence[float]) -> b
     return math.hypot(x - (ax + t * dx), y - (ay + t * dy)) <= EDGE_TOLERANCE_DEG
 
 
-def _edges(ring: Ring) -> list[tuple[Sequence[float], Sequence[float]]]:
-    points = list(ring)
-    if len(points) > 1 and list(points[0]) == list(points[-1]):
+def edges(ring: Ring) -> list[Edge]:
+    """The ring's edges (closed whether or not the last position repeats the first)."""
+    points = [(float(p[0]), float(p[1])) for p in ring]
+    if len(points) > 1 and points[0] == points[-1]:
         points = points[:-1]
-    return [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+    return [(*points[i], *points[(i + 1) % len(points)]) for i in range(len(points))]
+
+
+def _on(lon: float, lat: float, ring_edges: Sequence[Edge]) -> bool:
+    return any(_on_segment(lon, lat, edge) for edge in ring_edges)
+
+
+def _inside(lon: float, lat: float, ring_edges: Sequence[Edge]) -> bool:
+    inside = False
+    for ax, ay, bx, by in ring_edges:
+        if (ay > lat) != (by > lat) and lon < ax + (lat - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside
 
 
 def on_ring(lon: float, lat: float, ring: Ring) -> bool:
     """Whether the point lies on the ring's boundary."""
-    return any(_on_segment(lon, lat, a, b) for a, b in _edges(ring))
+    return _on(lon, lat, edges(ring))
 
 
 def inside_ring(lon: float, lat: float, ring: Ring) -> bool:
     """Strictly inside the ring (even-odd ray casting; boundary points are not decided here)."""
-    inside = False
-    for a, b in _edges(ring):
-        ax, ay, bx, by = a[0], a[1], b[0], b[1]
-        if (ay > lat) != (by > lat):
-            cross_x = ax + (lat - ay) * (bx - ax) / (by - ay)
-            if lon < cross_x:
-                inside = not inside
-    return inside
+    return _inside(lon, lat, edges(ring))
 
 
-def polygon_contains(polygon: PolygonCoords, lon: float, lat: float) -> bool:
-    """Whether the closed polygon (outer ring minus open holes) contains the point."""
-    if not polygon:
+def _contains(rings: Sequence[Sequence[Edge]], lon: float, lat: float) -> bool:
+    """The closed polygon (outer ring minus open holes) of prepared rings contains the point."""
+    if not rings:
         return False
-    outer, holes = polygon[0], polygon[1:]
-    if not inside_ring(lon, lat, outer):
-        return on_ring(lon, lat, outer)
+    outer, holes = rings[0], rings[1:]
+    if not _inside(lon, lat, outer):
+        return _on(lon, lat, outer)
     for hole in holes:
-        if on_ring(lon, lat, hole):
+        if _on(lon, lat, hole):
             return True
-        if inside_ring(lon, lat, hole):
+        if _inside(lon, lat, hole):
             return False
     return True
 
 
-class PreparedArea:
-    """Polygons ready for many containment tests (the fanout asks once per citizen): a bounding
-    box rejects most points before any ring is walked."""
+def polygon_contains(polygon: PolygonCoords, lon: float, lat: float) -> bool:
+    """Whether the closed polygon (outer ring minus open holes) contains the point."""
+    return _contains([edges(ring) for ring in polygon], lon, lat)
 
-    __slots__ = ("_boxes", "polygons")
+
+class _Banded:
+    """A ring's edges sorted into horizontal bands: a point's ray casting and edge test only
+    walk the edges of its band (those whose latitude range, widened by the edge tolerance,
+    meets the band), a few dozen of a polygon's thousands."""
+
+    __slots__ = ("_bands", "_height", "_y0")
+
+    def __init__(self, ring_edges: list[Edge], y0: float, y1: float) -> None:
+        count = max(1, min(512, len(ring_edges) // 4))
+        self._y0 = y0
+        self._height = max((y1 - y0) / count, 1e-12)
+        self._bands: list[list[Edge]] = [[] for _ in range(count)]
+        tol = EDGE_TOLERANCE_DEG
+        for edge in ring_edges:
+            low, high = sorted((edge[1], edge[3]))
+            for band in range(self._band(low - tol), self._band(high + tol) + 1):
+                self._bands[band].append(edge)
+
+    def _band(self, lat: float) -> int:
+        return min(len(self._bands) - 1, max(0, int((lat - self._y0) / self._height)))
+
+    def near(self, lat: float) -> list[Edge]:
+        """The edges that can cross or touch the latitude."""
+        return self._bands[self._band(lat)]
+
+
+class PreparedArea:
+    """Polygons ready for many containment tests (the fanout asks once per citizen): a
+    bounding box rejects most points, and banded edges keep the rest to a few dozen edges."""
+
+    __slots__ = ("_prepared", "polygons")
 
     def __init__(self, polygons: Sequence[PolygonCoords]) -> None:
         self.polygons = [p for p in polygons if p]
         tol = EDGE_TOLERANCE_DEG
-        self._boxes = [
-            (
-                min(float(q[0]) for q in p[0]) - tol,
-                max(float(q[0]) for q in p[0]) + tol,
-                min(float(q[1]) for q in p[0]) - tol,
-                max(float(q[1]) for q in p[0]) + tol,
-                p,
-            )
-            for p in self.polygons
-        ]
+        self._prepared: list[tuple[float, float, float, float, list[_Banded]]] = []
+        for polygon in self.polygons:
+            rings = [edges(ring) for ring in polygon]
+            xs = [e[0] for e in rings[0]]
+            ys = [e[1] for e in rings[0]]
+            box = (min(xs) - tol, max(xs) + tol, min(ys) - tol, max(ys) + tol)
+            banded = [_Banded(ring, box[2], box[3]) for ring in rings]
+            self._prepared.append((*box, banded))
 
     def contains(self, lon: float, lat: float) -> bool:
         """Whether any of the polygons contains the point (closed, as `polygon_contains`)."""
-        for min_lon, max_lon, min_lat, max_lat, polygon in self._boxes:
+        for min_lon, max_lon, min_lat, max_lat, rings in self._prepared:
             if (
                 min_lon <= lon <= max_lon
                 and min_lat <= lat <= max_lat
-                and polygon_contains(polygon, lon, lat)
+                and _contains([ring.near(lat) for ring in rings], lon, lat)
             ):
                 return True
         return False

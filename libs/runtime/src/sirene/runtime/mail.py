@@ -69,7 +69,9 @@ class MailRelaySettings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        if self.smtp_host.startswith(LOCAL_HOSTS) and self.smtp_port == SIM_SMTP_PORT:
+        if not self.smtp_host.strip():
+            problems.append("smtp_host is empty")
+        elif self.smtp_host.startswith(LOCAL_HOSTS) and self.smtp_port == SIM_SMTP_PORT:
             problems.append("smtp_host/smtp_port point at the simulator's SMTP sink")
         if "sirene.invalid" in self.mail_from:
             problems.append("mail_from must be the municipality's sender address")

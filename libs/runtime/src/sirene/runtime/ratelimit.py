@@ -12,7 +12,7 @@ limiter serves the queue: each Redis round trip asks for the costs of the waiter
 (as many as the bucket can hold) and grants the longest prefix the bucket can pay for, so one
 round trip serves every token that accrued meanwhile, and a busy event loop does not turn into a
 ceiling of one grant per loop turn. When the bucket is empty, the pump sleeps exactly until the
-next waiter's cost will have accrued: no busy polling.
+next waiter's cost will have accrued (or a more urgent waiter arrives): no busy polling.
 
 A rate of 0 disables the limiter (`acquire` returns at once)."""
 
@@ -95,6 +95,10 @@ class RateLimiter:
             deque() for _ in range(priorities)
         ]
         self._pump: asyncio.Task[None] | None = None
+        # while the pump sleeps for the cost of the waiter at the head, a waiter of a more
+        # urgent priority wakes it, so it is offered first instead of after that sleep
+        self._sleeping_for: int | None = None
+        self._overtaken = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
@@ -128,6 +132,8 @@ class RateLimiter:
         started = time.perf_counter()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queues[priority].append((cost, future))
+        if self._sleeping_for is not None and priority < self._sleeping_for:
+            self._overtaken.set()
         if self._pump is None:
             self._pump = asyncio.create_task(self._serve(), name=f"ratelimit:{self.label}")
         # A cancelled waiter stays queued as a done future; the pump drops it unserved.
@@ -165,7 +171,11 @@ class RateLimiter:
                     if not future.done():
                         future.set_result(None)
                 if granted < len(batch):
-                    await asyncio.sleep(wait)
+                    self._sleeping_for = batch[granted][0]
+                    self._overtaken.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._overtaken.wait(), wait)
+                    self._sleeping_for = None
         except BaseException as exc:
             # Redis unreachable (or the pump cancelled): every waiter learns it, none hangs
             for queue in self._queues:
@@ -180,6 +190,7 @@ class RateLimiter:
                 raise
         finally:
             self._pump = None
+            self._sleeping_for = None
 
     async def close(self) -> None:
         """Stops the pump (waiters are cancelled)."""

@@ -214,7 +214,7 @@ async def patch_draft(
         alert_id=alert_id,
         body=full,
         default_duration_s=ctx.settings.default_duration_s,
-        expected_version=_if_match(if_match) or current["version"],
+        expected_version=current["version"] if (asked := _if_match(if_match)) is None else asked,
     )
     return await _out(ctx, doc)
 

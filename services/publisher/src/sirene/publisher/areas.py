@@ -14,14 +14,24 @@ MAX_GEOJSON_CHARS = 200_000
 _NAME_KEYS = ("name", "areaDesc", "description", "title")
 
 
+def _two_d(polygon: Any) -> Any:
+    """The polygon without altitudes (GIS exports may write [lon, lat, 0])."""
+    if not isinstance(polygon, list):
+        return polygon
+    return [
+        [p[:2] if isinstance(p, list) else p for p in ring] if isinstance(ring, list) else ring
+        for ring in polygon
+    ]
+
+
 def _polygons(geometry: Any) -> list[Any]:
     if not isinstance(geometry, dict):
         raise ValueError("GeoJSON: Geometrie fehlt")
     kind = geometry.get("type")
     if kind == "Polygon":
-        return [geometry.get("coordinates")]
+        return [_two_d(geometry.get("coordinates"))]
     if kind == "MultiPolygon":
-        return list(geometry.get("coordinates") or [])
+        return [_two_d(p) for p in geometry.get("coordinates") or []]
     raise ValueError(f"GeoJSON: '{kind}' ist keine Fläche (Polygon oder MultiPolygon)")
 
 

@@ -923,16 +923,14 @@ async def sms_fragment(request: Request, me: ConsoleDep) -> HTMLResponse:
     return _page(request, "_sms.html", me, length=sms_length(text), lang=lang)
 
 
-@router.get("/estimate")
-async def estimate_fragment(
-    request: Request,
-    ctx: ContextDep,
-    me: ConsoleDep,
-    topics: str = "",
-    districts: str = "",
-    everyone: str = "",
-    areas: str = "",
-) -> HTMLResponse:
+@router.post("/estimate")
+async def estimate_fragment(request: Request, ctx: ContextDep, me: ConsoleDep) -> HTMLResponse:
+    """The compose form's live recipient estimate (a POST: pasted GeoJSON areas can be far
+    larger than a URL should be)."""
+    form = await request.form()
+    topics, districts, everyone, areas = (
+        str(form.get(name, "")) for name in ("topics", "districts", "everyone", "areas")
+    )
     estimate: dict[str, Any] | None = None
     if everyone == "on" or _split(topics):
         try:

@@ -281,7 +281,8 @@ DE: dict[str, str] = {
     "progress.of": "({reached} von {expected} Zustellungen)",
     "progress.complete": "– abgeschlossen",
     "progress.recipients": "Empfänger: {n}.",
-    "progress.held": "Davon {n} in ihrer Ruhezeit: Sie erhalten den Beitrag, sobald sie endet.",
+    "progress.held": "Davon {n} wegen ihrer Ruhezeit zurückgestellt: Sie erhalten den Beitrag, "
+    "wenn ihre Ruhezeit endet.",
     "progress.times": "Erste Zustellung nach {first}, letzte nach {last}.",
     "progress.bar": "Zustellfortschritt",
     "progress.caption": "Zustellungen je Kanal",
@@ -572,7 +573,8 @@ EN: dict[str, str] = {
     "progress.of": "({reached} of {expected} deliveries)",
     "progress.complete": "– complete",
     "progress.recipients": "Recipients: {n}.",
-    "progress.held": "Of these, {n} are in their quiet hours: they get the post when those end.",
+    "progress.held": "Of these, {n} were held back for their quiet hours: they get the post when "
+    "those end.",
     "progress.times": "First delivery after {first}, last after {last}.",
     "progress.bar": "Delivery progress",
     "progress.caption": "Deliveries per channel",

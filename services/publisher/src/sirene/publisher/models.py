@@ -65,7 +65,9 @@ class AlertIn(BaseModel):
     texts: dict[Language, ChannelTexts] = Field(
         description="Channel texts per language; German ('de') is required."
     )
-    audience: Audience = Field(description="Topics or everyone, optionally narrowed to districts.")
+    audience: Audience = Field(
+        description="Topics or everyone, optionally narrowed to districts and target areas."
+    )
     effective: AwareDatetime | None = Field(
         default=None,
         description="When it takes effect; default: when it is sent. A time ahead schedules "

@@ -130,6 +130,7 @@ class Repository:
     async def known_alerts(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (tenant, alert id) pairs name an alert of this publisher: from the cache, the
         rest with one query per tenant."""
+        pairs = set(pairs)
         known = {pair for pair in pairs if pair in self._known}
         asked: dict[str, set[str]] = {}
         for tenant, alert_id in pairs:

@@ -404,8 +404,9 @@ async def edit_draft(
         raise InvalidInputError(("body", "msg_type"), "msg_type_fixed", msg_type=doc["msg_type"])
     check_may_send(principal, severity=body.severity, urgency=body.urgency)
     audience = body.audience.model_dump(mode="json")
+    stored = Audience.model_validate(unpack_audience(doc["audience"]))
     if doc["msg_type"] != MsgType.ALERT.value and (
-        audience != doc["audience"] or body.category != doc["category"]
+        body.audience != stored or body.category != doc["category"]
     ):
         raise InvalidInputError(("body", "audience"), "reference_audience_fixed")
     now = utcnow()
