@@ -58,7 +58,8 @@ def _send_poison(kafka: str) -> None:
 def _work_on_a_citizen_report(issues: str, marker: str) -> None:
     """A report comes in through the API, one is refused (outside the town), staff start on the
     first: what the "Citizen reports" dashboard shows."""
-    agent = {"Authorization": f"Bearer {_configure(issues, marker)}"}
+    _, token, _ = _configure(issues, marker)  # (staff id, API token, password set-up link)
+    agent = {"Authorization": f"Bearer {token}"}
     report = {
         "category": "illegal_dumping",
         "description": f"Sperrmüll am Waldweg {marker}",
