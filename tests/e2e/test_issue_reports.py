@@ -195,9 +195,9 @@ def test_portal_report_is_routed_worked_on_and_the_reporter_gets_two_sms(
     # the department got the new report by e-mail, through the same pipeline (channel-email)
     mails: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not mails:
-        box = httpx.get(f"{sim}/sim/mailboxes/bauhof@example.org", timeout=10)
-        if box.status_code == 200:
-            mails = [m for m in box.json().get("messages", []) if marker in m["text"]]
+        mailbox = httpx.get(f"{sim}/sim/mailboxes/bauhof@example.org", timeout=10)
+        if mailbox.status_code == 200:
+            mails = [m for m in mailbox.json().get("messages", []) if marker in m["text"]]
         if not mails:
             time.sleep(0.5)
     assert len(mails) == 1, "one e-mail to the department"
