@@ -311,8 +311,10 @@ async def test_every_page_in_german_and_english(sirene_infra: InfraUrls) -> None
         assert (
             "Empfängerschätzung gerade nicht verfügbar"
             in (
-                await client.get(
-                    "/console/estimate?topics=gefahrenhinweise", headers={"accept-language": "de"}
+                await client.post(
+                    "/console/estimate",
+                    data={"topics": "gefahrenhinweise"},
+                    headers={"accept-language": "de", "x-csrf-token": csrf},
                 )
             ).text
         )
