@@ -157,7 +157,8 @@ async def test_token_bucket_holds_the_rate_across_limiters_sharing_a_bucket(
     name = f"test:{uuid.uuid4().hex}"
     rate = 40.0
     # two "processes" on one provider account
-    limiters = [RateLimiter(redis, name, rate_per_s=rate, burst=4) for _ in range(2)]
+    # a burst of 10 (250 ms of tokens) rides out the pauses of a busy test process
+    limiters = [RateLimiter(redis, name, rate_per_s=rate, burst=10) for _ in range(2)]
     try:
         grants: list[float] = []
 
@@ -170,14 +171,14 @@ async def test_token_bucket_holds_the_rate_across_limiters_sharing_a_bucket(
             asyncio.gather(*(take(limiters[i % 2]) for i in range(124))), timeout=60
         )
         elapsed = time.perf_counter() - started
-        # 4 tokens at once (the burst), then 120 at 40/s: 3 s
-        expected = (124 - 4) / rate
+        # 10 tokens at once (the burst), then 114 at 40/s: 2.85 s
+        expected = (124 - 10) / rate
         assert expected * 0.9 <= elapsed <= expected * 1.5 + 1.0
-        window = sorted(grants)[4:]
+        window = sorted(grants)[10:]
         measured = (len(window) - 1) / (window[-1] - window[0])
         assert measured == pytest.approx(rate, rel=0.1)
         with pytest.raises(ValueError, match="exceeds the bucket"):
-            await limiters[0].try_take(5)
+            await limiters[0].try_take(11)
     finally:
         await limiters[0].reset()
         await redis.aclose()
@@ -244,7 +245,7 @@ async def test_a_slow_event_loop_neither_lowers_the_rate_nor_costs_a_round_trip_
     each round trip serves every token that accrued meanwhile."""
     redis = Redis.from_url(sirene_infra.redis_url)
     rate = 200.0
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=rate, burst=20)
+    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=rate, burst=50)
     calls = 0
     take = limiter._take
 
@@ -271,7 +272,7 @@ async def test_a_slow_event_loop_neither_lowers_the_rate_nor_costs_a_round_trip_
         await asyncio.wait_for(asyncio.gather(*(hand_off() for _ in range(620))), timeout=60)
         stop.set()
         await hog
-        window = sorted(grants)[20:]
+        window = sorted(grants)[50:]
         measured = (len(window) - 1) / (window[-1] - window[0])
         # never above the rate; below it only by what a loaded host's scheduling costs (the
         # lock-per-grant limiter this replaced managed 15/s here: one grant per loop turn)

@@ -171,11 +171,16 @@ class RateLimiter:
                     if not future.done():
                         future.set_result(None)
                 if granted < len(batch):
+                    # sleep `wait`, or less if a more urgent waiter arrives (a timer on the
+                    # event: no task per sleep, so the pump costs a loaded loop few turns)
                     self._sleeping_for = batch[granted][0]
                     self._overtaken.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._overtaken.wait(), wait)
-                    self._sleeping_for = None
+                    timer = asyncio.get_running_loop().call_later(wait, self._overtaken.set)
+                    try:
+                        await self._overtaken.wait()
+                    finally:
+                        timer.cancel()
+                        self._sleeping_for = None
         except BaseException as exc:
             # Redis unreachable (or the pump cancelled): every waiter learns it, none hangs
             for queue in self._queues:
