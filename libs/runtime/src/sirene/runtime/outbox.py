@@ -15,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from redis.asyncio import Redis
 
 from sirene.schemas import utcnow
 
@@ -51,7 +52,9 @@ class OutboxRelay:
     crash left pending), again whenever woken, and every `poll_interval_s` as a safety net.
     Delivery is at-least-once: a crash between the broker's acknowledgement and the mark sends
     the event again, so consumers must be idempotent (event id, version). One relay task per
-    process; several replicas may duplicate, never lose."""
+    process. With `claims` (Redis), a relay first claims each document version for
+    `claim_ttl_s` and relays only what it claimed, so replicas do not send the same version at
+    the same moment; a claim left by a crashed replica runs out, and another sends then."""
 
     def __init__(
         self,
@@ -66,6 +69,8 @@ class OutboxRelay:
         relayed: Counter,
         lag: Histogram,
         after_sent: AfterSent | None = None,
+        claims: Redis | None = None,
+        claim_ttl_s: float = 30.0,
     ) -> None:
         self.name = name
         self._collection = collection
@@ -77,6 +82,8 @@ class OutboxRelay:
         self._relayed = relayed
         self._lag = lag
         self._after_sent = after_sent
+        self._claims = claims
+        self._claim_ttl_ms = int(claim_ttl_s * 1000)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -111,14 +118,28 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
+    def _claim_key(self, doc: Document) -> str:
+        return f"sirene:outbox-claim:{self.name}:{doc['_id']}:{doc['version']}"
+
+    async def _claimed(self, claims: Redis, docs: list[Document]) -> list[Document]:
+        """The documents whose current version this relay claimed (one round trip)."""
+        pipe = claims.pipeline(transaction=False)
+        for doc in docs:
+            pipe.set(self._claim_key(doc), b"1", nx=True, px=self._claim_ttl_ms)
+        won = await pipe.execute()
+        return [doc for doc, ok in zip(docs, won, strict=True) if ok]
+
     async def relay_once(self) -> int:
-        """Publishes one batch of pending documents; returns how many it looked at."""
+        """Publishes one batch of pending documents; returns how many it took on (a full batch
+        means more may be waiting)."""
         docs = [
             doc
             async for doc in self._collection.find({"outbox.state": PENDING})
             .sort("outbox.since", 1)
             .limit(self._batch_size)
         ]
+        if docs and self._claims is not None:
+            docs = await self._claimed(self._claims, docs)
         if not docs:
             return 0
         records: list[tuple[bytes | None, bytes | None]] = []
@@ -141,7 +162,13 @@ class OutboxRelay:
             records.append((key.encode(), value))
             sent.append(doc)
         if records:
-            await self._producer.send_many(self._topic, records)
+            try:
+                await self._producer.send_many(self._topic, records)
+            except Exception:
+                if self._claims is not None:  # not sent: the next round may take them at once
+                    with contextlib.suppress(Exception):
+                        await self._claims.delete(*(self._claim_key(doc) for doc in docs))
+                raise
         for doc in sent:
             marks.append(
                 UpdateOne(

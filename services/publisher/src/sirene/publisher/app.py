@@ -40,8 +40,10 @@ def create_app(settings: PublisherSettings | None = None, **overrides: Any) -> F
         batch_size=settings.relay_batch_size,
         relayed=metrics.ALERTS_RELAYED,
         lag=metrics.ALERT_RELAY_LAG,
+        claims=infra.redis,
     )
     scheduler = Scheduler(
+        redis=infra.redis,
         repo=repo,
         wake=relay.wake,
         interval_s=settings.schedule_poll_interval_s,

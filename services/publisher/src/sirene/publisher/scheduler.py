@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import logging
 
+from redis.asyncio import Redis
+
+from sirene.runtime import Document
 from sirene.schemas import utcnow
 
 from .repository import Repository
@@ -16,12 +19,21 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     """Looks for due scheduled alerts every `interval_s` (and once right at start, so what
-    fell due while the publisher was down goes out at once). Several replicas are safe: the
-    state transition decides who publishes, never both."""
+    fell due while the publisher was down goes out at once). Several replicas are safe: each
+    due alert version is first claimed in Redis (for 30 s), and the state transition decides
+    as well — on MongoDB it alone would, but FerretDB v1 can let two conditional updates of one
+    document both succeed."""
 
     def __init__(
-        self, *, repo: Repository, wake: Wake, interval_s: float, default_duration_s: int
+        self,
+        *,
+        redis: Redis,
+        repo: Repository,
+        wake: Wake,
+        interval_s: float,
+        default_duration_s: int,
     ) -> None:
+        self._redis = redis
         self._repo = repo
         self._wake = wake
         self._interval_s = interval_s
@@ -39,6 +51,10 @@ class Scheduler:
                 await self._task
             self._task = None
 
+    async def _claim(self, doc: Document) -> bool:
+        key = f"sirene:publisher:release:{doc['tenant']}:{doc['id']}:{doc['version']}"
+        return bool(await self._redis.set(key, b"1", nx=True, ex=30))
+
     async def _run(self) -> None:
         while True:
             try:
@@ -47,6 +63,7 @@ class Scheduler:
                     wake=self._wake,
                     now=utcnow(),
                     default_duration_s=self._default_duration_s,
+                    claim=self._claim,
                 )
             except asyncio.CancelledError:
                 raise

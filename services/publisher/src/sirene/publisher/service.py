@@ -4,7 +4,7 @@ publishing through the outbox on the alert document, and delivery progress from 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -533,13 +533,22 @@ SYSTEM = Principal(tenant="", id="scheduler", name="Zeitplan", roles=frozenset()
 
 
 async def release_due(
-    *, repo: Repository, wake: Wake, now: datetime, default_duration_s: int, limit: int = 100
+    *,
+    repo: Repository,
+    wake: Wake,
+    now: datetime,
+    default_duration_s: int,
+    limit: int = 100,
+    claim: Callable[[Document], Awaitable[bool]] | None = None,
 ) -> int:
     """Publishes every scheduled alert whose time has come. Exactly once: the move from
     'scheduled' to 'published' (with its pending outbox and event id) is one conditional
-    single-document update, so a second scheduler or a restart finds nothing left to do."""
+    single-document update, so a second scheduler or a restart finds nothing left to do; with
+    `claim`, a replica first claims the alert's version (see `Scheduler`)."""
     released = 0
     for doc in await repo.due_scheduled(now, limit=limit):
+        if claim is not None and not await claim(doc):
+            continue
         try:
             fields = _published_fields(doc, now=now, default_duration_s=default_duration_s)
         except ConflictError:  # expired while waiting: it never goes out

@@ -44,6 +44,7 @@ def create_app(settings: SubscriptionsSettings | None = None, **overrides: Any) 
         relayed=metrics.PROFILES_RELAYED,
         lag=metrics.PROFILE_RELAY_LAG,
         after_sent=repo.delete_erased,
+        claims=infra.redis,
     )
     telephony = Telephony(settings)
     selfservice = SelfService(
