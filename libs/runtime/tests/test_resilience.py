@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import cast
 
@@ -149,103 +150,111 @@ def test_fallback_is_per_tenant() -> None:
     assert ChannelSettings(fallback_tenants="*").fallback_enabled("anywhere")
 
 
+NewLimiter = Callable[..., RateLimiter]
+"""`new_limiter(rate_per_s=…, burst=…, name=…)`: a limiter on the test Redis."""
+
+
+@pytest.fixture
+async def new_limiter(sirene_infra: InfraUrls) -> AsyncIterator[NewLimiter]:
+    """Rate limiters on fresh buckets of the test Redis (named uniquely unless `name` is given:
+    limiters of one name share a bucket); the buckets are reset afterwards."""
+    redis = Redis.from_url(sirene_infra.redis_url)
+    made: list[RateLimiter] = []
+
+    def make(
+        *, rate_per_s: float, burst: float | None = None, name: str | None = None
+    ) -> RateLimiter:
+        limiter = RateLimiter(
+            redis, name or f"test:{uuid.uuid4().hex}", rate_per_s=rate_per_s, burst=burst
+        )
+        made.append(limiter)
+        return limiter
+
+    yield make
+    for limiter in made:
+        await limiter.reset()
+    await redis.aclose()
+
+
 @pytest.mark.integration
 async def test_token_bucket_holds_the_rate_across_limiters_sharing_a_bucket(
-    sirene_infra: InfraUrls,
+    new_limiter: NewLimiter,
 ) -> None:
-    redis = Redis.from_url(sirene_infra.redis_url)
     name = f"test:{uuid.uuid4().hex}"
     rate = 40.0
     # two "processes" on one provider account
     # a burst of 10 (250 ms of tokens) rides out the pauses of a busy test process
-    limiters = [RateLimiter(redis, name, rate_per_s=rate, burst=10) for _ in range(2)]
-    try:
-        grants: list[float] = []
+    limiters = [new_limiter(rate_per_s=rate, burst=10, name=name) for _ in range(2)]
+    grants: list[float] = []
 
-        async def take(limiter: RateLimiter) -> None:
-            await limiter.acquire()
-            grants.append(time.perf_counter())
+    async def take(limiter: RateLimiter) -> None:
+        await limiter.acquire()
+        grants.append(time.perf_counter())
 
-        started = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(*(take(limiters[i % 2]) for i in range(124))), timeout=60
-        )
-        elapsed = time.perf_counter() - started
-        # 10 tokens at once (the burst), then 114 at 40/s: 2.85 s
-        expected = (124 - 10) / rate
-        assert expected * 0.9 <= elapsed <= expected * 1.5 + 1.0
-        window = sorted(grants)[10:]
-        measured = (len(window) - 1) / (window[-1] - window[0])
-        assert measured == pytest.approx(rate, rel=0.1)
-        with pytest.raises(ValueError, match="exceeds the bucket"):
-            await limiters[0].try_take(11)
-    finally:
-        await limiters[0].reset()
-        await redis.aclose()
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(take(limiters[i % 2]) for i in range(124))), timeout=60)
+    elapsed = time.perf_counter() - started
+    # 10 tokens at once (the burst), then 114 at 40/s: 2.85 s
+    expected = (124 - 10) / rate
+    assert expected * 0.9 <= elapsed <= expected * 1.5 + 1.0
+    window = sorted(grants)[10:]
+    measured = (len(window) - 1) / (window[-1] - window[0])
+    assert measured == pytest.approx(rate, rel=0.1)
+    with pytest.raises(ValueError, match="exceeds the bucket"):
+        await limiters[0].try_take(11)
 
 
 @pytest.mark.integration
 async def test_urgent_waiters_get_the_next_tokens_before_bulk_ones_that_asked_first(
-    sirene_infra: InfraUrls,
+    new_limiter: NewLimiter,
 ) -> None:
-    redis = Redis.from_url(sirene_infra.redis_url)
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=10, burst=1)
+    limiter = new_limiter(rate_per_s=10, burst=1)
     order: list[str] = []
 
     async def take(name: str, priority: int) -> None:
         await limiter.acquire(1, priority)
         order.append(name)
 
-    try:
-        bulk = [asyncio.create_task(take(f"bulk{i}", 1)) for i in range(6)]
-        # the first bulk ones are through, the rest wait (`order` has no event to await)
-        while len(order) < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        urgent = [asyncio.create_task(take(f"urgent{i}", 0)) for i in range(2)]
-        await asyncio.wait_for(asyncio.gather(*bulk, *urgent), timeout=10)
-        first_urgent = order.index("urgent0")
-        # bulk0 and bulk1 were through; at most one more bulk waiter got in between
-        assert order[:2] == ["bulk0", "bulk1"]
-        assert first_urgent <= 3
-        assert order.index("urgent1") == first_urgent + 1
-        assert [n for n in order if n.startswith("bulk")] == [f"bulk{i}" for i in range(6)]
-        assert order[-1].startswith("bulk")
-    finally:
-        await limiter.reset()
-        await redis.aclose()
+    bulk = [asyncio.create_task(take(f"bulk{i}", 1)) for i in range(6)]
+    # the first bulk ones are through, the rest wait (`order` has no event to await)
+    while len(order) < 2:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    urgent = [asyncio.create_task(take(f"urgent{i}", 0)) for i in range(2)]
+    await asyncio.wait_for(asyncio.gather(*bulk, *urgent), timeout=10)
+    first_urgent = order.index("urgent0")
+    # bulk0 and bulk1 were through; at most one more bulk waiter got in between
+    assert order[:2] == ["bulk0", "bulk1"]
+    assert first_urgent <= 3
+    assert order.index("urgent1") == first_urgent + 1
+    assert [n for n in order if n.startswith("bulk")] == [f"bulk{i}" for i in range(6)]
+    assert order[-1].startswith("bulk")
 
 
 @pytest.mark.integration
 async def test_an_urgent_waiter_does_not_sit_out_a_bulk_waiters_long_wait(
-    sirene_infra: InfraUrls,
+    new_limiter: NewLimiter,
 ) -> None:
     """A bulk SMS of 4 segments waits 2 s for its tokens; an urgent one-segment SMS that asks
     meanwhile goes as soon as one token has accrued, not after the bulk waiter's sleep."""
-    redis = Redis.from_url(sirene_infra.redis_url)
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=2, burst=4)
-    try:
-        await limiter.acquire(4, 1)  # the bucket is empty now
-        bulk = asyncio.create_task(limiter.acquire(4, 1))
-        await asyncio.sleep(0.1)
-        asked = time.perf_counter()
-        await asyncio.wait_for(limiter.acquire(1, 0), 5)
-        assert time.perf_counter() - asked < 1.2  # one token at 2/s: 0.5 s, not the 2 s sleep
-        assert not bulk.done()
-        await asyncio.wait_for(bulk, 5)
-    finally:
-        await limiter.reset()
-        await redis.aclose()
+    limiter = new_limiter(rate_per_s=2, burst=4)
+    await limiter.acquire(4, 1)  # the bucket is empty now
+    bulk = asyncio.create_task(limiter.acquire(4, 1))
+    await asyncio.sleep(0.1)
+    asked = time.perf_counter()
+    await asyncio.wait_for(limiter.acquire(1, 0), 5)
+    assert time.perf_counter() - asked < 1.2  # one token at 2/s: 0.5 s, not the 2 s sleep
+    assert not bulk.done()
+    await asyncio.wait_for(bulk, 5)
 
 
 @pytest.mark.integration
 async def test_a_slow_event_loop_neither_lowers_the_rate_nor_costs_a_round_trip_per_grant(
-    sirene_infra: InfraUrls,
+    new_limiter: NewLimiter,
 ) -> None:
     """Hand-off work that holds the loop for 10 ms at a time: the bucket keeps its rate, and
     each round trip serves every token that accrued meanwhile."""
-    redis = Redis.from_url(sirene_infra.redis_url)
     rate = 200.0
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=rate, burst=50)
+    limiter = new_limiter(rate_per_s=rate, burst=50)
     calls = 0
     take = limiter._take
 
@@ -267,56 +276,42 @@ async def test_a_slow_event_loop_neither_lowers_the_rate_nor_costs_a_round_trip_
         await limiter.acquire(1, 1)
         grants.append(time.perf_counter())
 
-    try:
-        hog = asyncio.create_task(busy())
-        await asyncio.wait_for(asyncio.gather(*(hand_off() for _ in range(620))), timeout=60)
-        stop.set()
-        await hog
-        window = sorted(grants)[50:]
-        measured = (len(window) - 1) / (window[-1] - window[0])
-        # never above the rate; below it only by what a loaded host's scheduling costs (the
-        # lock-per-grant limiter this replaced managed 15/s here: one grant per loop turn)
-        assert rate * 0.8 <= measured <= rate * 1.05, f"{measured:.1f}/s"
-        assert calls < 620 / 3  # several grants per round trip
-    finally:
-        await limiter.reset()
-        await redis.aclose()
+    hog = asyncio.create_task(busy())
+    await asyncio.wait_for(asyncio.gather(*(hand_off() for _ in range(620))), timeout=60)
+    stop.set()
+    await hog
+    window = sorted(grants)[50:]
+    measured = (len(window) - 1) / (window[-1] - window[0])
+    # never above the rate; below it only by what a loaded host's scheduling costs (the
+    # lock-per-grant limiter this replaced managed 15/s here: one grant per loop turn)
+    assert rate * 0.8 <= measured <= rate * 1.05, f"{measured:.1f}/s"
+    assert calls < 620 / 3  # several grants per round trip
 
 
 @pytest.mark.integration
 async def test_waiters_learn_when_redis_fails_and_the_limiter_recovers(
-    sirene_infra: InfraUrls,
+    new_limiter: NewLimiter,
 ) -> None:
-    redis = Redis.from_url(sirene_infra.redis_url)
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=5, burst=1)
+    limiter = new_limiter(rate_per_s=5, burst=1)
     take = limiter._take
 
     async def broken(costs: list[float]) -> tuple[int, float]:
         raise ConnectionError("redis went away")
 
-    try:
-        limiter._take = broken  # type: ignore[method-assign]
-        results = await asyncio.wait_for(
-            asyncio.gather(*(limiter.acquire() for _ in range(3)), return_exceptions=True), 5
-        )
-        assert all(isinstance(r, ConnectionError) for r in results)
-        assert limiter.waiting() == 0
-        limiter._take = take  # type: ignore[method-assign]
-        await asyncio.wait_for(limiter.acquire(), 5)
-    finally:
-        await limiter.reset()
-        await redis.aclose()
+    limiter._take = broken  # type: ignore[method-assign]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(limiter.acquire() for _ in range(3)), return_exceptions=True), 5
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert limiter.waiting() == 0
+    limiter._take = take  # type: ignore[method-assign]
+    await asyncio.wait_for(limiter.acquire(), 5)
 
 
 @pytest.mark.integration
-async def test_token_bucket_waits_instead_of_polling(sirene_infra: InfraUrls) -> None:
-    redis = Redis.from_url(sirene_infra.redis_url)
-    limiter = RateLimiter(redis, f"test:{uuid.uuid4().hex}", rate_per_s=2, burst=1)
-    try:
-        assert await limiter.try_take() == 0.0
-        wait = await limiter.try_take()
-        assert 0.3 < wait <= 0.5  # half a second per token at 2/s
-        assert RateLimiter(redis, "x", rate_per_s=0).enabled is False
-    finally:
-        await limiter.reset()
-        await redis.aclose()
+async def test_token_bucket_waits_instead_of_polling(new_limiter: NewLimiter) -> None:
+    limiter = new_limiter(rate_per_s=2, burst=1)
+    assert await limiter.try_take() == 0.0
+    wait = await limiter.try_take()
+    assert 0.3 < wait <= 0.5  # half a second per token at 2/s
+    assert new_limiter(rate_per_s=0).enabled is False

@@ -417,6 +417,35 @@ def _body(form: dict[str, Any], *, publish: bool) -> dict[str, Any]:
     }
 
 
+def _compose_refused(
+    request: Request,
+    me: Principal,
+    exc: ValidationError | DomainError,
+    *,
+    form: dict[str, Any],
+    mode: str,
+    original: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The compose form again, the input kept, with why it was refused: 422 and the fields for
+    invalid input, the domain error's status and message otherwise."""
+    if isinstance(exc, ValidationError):
+        status_code, errors = 422, _problems(exc)
+    else:
+        status_code, errors = exc.status_code, [_error_text(request, exc)]
+    extra = {"original": original} if original is not None else {}
+    return _page(
+        request,
+        "compose.html",
+        me,
+        status_code=status_code,
+        form=form,
+        mode=mode,
+        template=None,
+        errors=errors,
+        **extra,
+    )
+
+
 def _problems(exc: ValidationError) -> list[str]:
     out = []
     for error in exc.errors():
@@ -438,28 +467,8 @@ async def create(request: Request, ctx: ContextDep, me: ConsoleDep) -> Response:
             body=body,
             default_duration_s=ctx.settings.default_duration_s,
         )
-    except ValidationError as exc:
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=422,
-            form=form,
-            mode="new",
-            template=None,
-            errors=_problems(exc),
-        )
-    except DomainError as exc:
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=exc.status_code,
-            form=form,
-            mode="new",
-            template=None,
-            errors=[_error_text(request, exc)],
-        )
+    except (ValidationError, DomainError) as exc:
+        return _compose_refused(request, me, exc, form=form, mode="new")
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
 
@@ -643,30 +652,8 @@ async def update(alert_id: IdPath, request: Request, ctx: ContextDep, me: Consol
             body=body,
             default_duration_s=ctx.settings.default_duration_s,
         )
-    except ValidationError as exc:
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=422,
-            form=form,
-            mode="update",
-            original=original,
-            template=None,
-            errors=_problems(exc),
-        )
-    except DomainError as exc:
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=exc.status_code,
-            form=form,
-            mode="update",
-            original=original,
-            template=None,
-            errors=[_error_text(request, exc)],
-        )
+    except (ValidationError, DomainError) as exc:
+        return _compose_refused(request, me, exc, form=form, mode="update", original=original)
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
 
@@ -732,32 +719,10 @@ async def edit(alert_id: IdPath, request: Request, ctx: ContextDep, me: ConsoleD
             default_duration_s=ctx.settings.default_duration_s,
             expected_version=int(version) if version.isdigit() else None,
         )
-    except ValidationError as exc:
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=422,
-            form=form,
-            mode="edit",
-            original=original,
-            template=None,
-            errors=_problems(exc),
-        )
-    except DomainError as exc:
-        if exc.status_code == 404:
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code == 404:
             raise
-        return _page(
-            request,
-            "compose.html",
-            me,
-            status_code=exc.status_code,
-            form=form,
-            mode="edit",
-            original=original,
-            template=None,
-            errors=[_error_text(request, exc)],
-        )
+        return _compose_refused(request, me, exc, form=form, mode="edit", original=original)
     return RedirectResponse(f"/console/alerts/{doc['id']}", status_code=303)
 
 
