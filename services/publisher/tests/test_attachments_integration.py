@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from fastapi import FastAPI
 from PIL import Image
 from pydantic import SecretStr
 
-from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.devstack.testing import InfraUrls, TopicReader, serve_app
 from sirene.publisher.app import create_app
 from sirene.publisher.settings import PublisherSettings
 from sirene.schemas import ALERT_PUBLISHED, AlertPublished, Language
@@ -32,14 +31,10 @@ TEXTS = {
 GPS_TAG = 0x8825
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 def _photo_with_exif() -> bytes:

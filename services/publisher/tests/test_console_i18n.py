@@ -7,7 +7,6 @@ import contextlib
 import re
 import string
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import get_args
 
@@ -17,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from sirene.devstack.testing import InfraUrls
+from sirene.devstack.testing import InfraUrls, serve_app
 from sirene.publisher import i18n
 from sirene.publisher.alert_templates import TEMPLATES
 from sirene.publisher.app import create_app
@@ -128,14 +127,10 @@ def test_language_of_a_request() -> None:
 # --- the pages (integration) -----------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 def _csrf(html: str) -> str:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pyotp
@@ -15,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from sirene.devstack.testing import InfraUrls
+from sirene.devstack.testing import InfraUrls, serve_app
 from sirene.publisher.app import create_app
 from sirene.publisher.settings import PublisherSettings
 
@@ -24,14 +23,10 @@ pytestmark = pytest.mark.integration
 PASSWORD = "ein-langes-testpasswort"
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 def _csrf(html: str) -> str:

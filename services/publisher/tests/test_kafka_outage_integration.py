@@ -9,7 +9,7 @@ import contextlib
 import logging
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from sirene.devstack import stack
-from sirene.devstack.testing import InfraUrls
+from sirene.devstack.testing import InfraUrls, serve_app
 from sirene.publisher.app import create_app
 from sirene.publisher.settings import PublisherSettings
 from sirene.schemas import ALERT_PUBLISHED, AlertPublished
@@ -52,14 +52,10 @@ def own_kafka() -> Iterator[stack.Proc]:
         shutil.rmtree(layout.home, ignore_errors=True)
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 async def _all_records(bootstrap: str, topic: str) -> list[Any]:

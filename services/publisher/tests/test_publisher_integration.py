@@ -8,7 +8,6 @@ import contextlib
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.devstack.testing import InfraUrls, TopicReader, serve_app
 from sirene.publisher.accounts import API_PRINCIPAL, Principal
 from sirene.publisher.app import create_app
 from sirene.publisher.models import AlertIn
@@ -65,14 +64,10 @@ def _settings(sirene_infra: InfraUrls, tokens: dict[str, str], **extra: Any) -> 
     )
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from sirene.devstack.testing import InfraUrls, TopicReader
+from sirene.devstack.testing import InfraUrls, TopicReader, serve_app
 from sirene.publisher import cap
 from sirene.publisher.app import create_app
 from sirene.publisher.settings import PublisherSettings
@@ -41,14 +40,10 @@ def _settings(sirene_infra: InfraUrls, tokens: dict[str, str], **extra: Any) -> 
     )
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield app, client
+def running(
+    settings: PublisherSettings,
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return serve_app(create_app(settings))
 
 
 def _auth(token: str) -> dict[str, str]:

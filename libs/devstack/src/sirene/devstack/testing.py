@@ -13,9 +13,12 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
+from fastapi import FastAPI
 
 from sirene.runtime import ensure_topics
 from sirene.schemas import TOPICS
@@ -186,3 +189,14 @@ class TopicReader:
             batches = await self._consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
             for records in batches.values():
                 self.seen.extend(records)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A service's app with its lifespan running (Kafka, MongoDB, Redis, background loops), and
+    an HTTP client that calls it in-process."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        yield app, client
